@@ -1,0 +1,44 @@
+"""shopdb: the data layer of an e-commerce API on PostgreSQL.
+
+Public names are imported lazily, so ``import shopdb`` (and the CLI's
+``--help``) costs nothing and nothing connects at import.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "establish_connection_pool": "shopdb.db",
+    "Pool": "shopdb.db",
+    "DbConnection": "shopdb.db",
+    "Settings": "shopdb.config",
+    "load_settings": "shopdb.config",
+    "errors": "shopdb.errors",
+}
+
+__all__ = [
+    "DbConnection",
+    "Pool",
+    "Settings",
+    "errors",
+    "establish_connection_pool",
+    "load_settings",
+]
+
+if TYPE_CHECKING:
+    from shopdb import errors
+    from shopdb.config import Settings, load_settings
+    from shopdb.db import DbConnection, Pool, establish_connection_pool
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'shopdb' has no attribute {name!r}")
+    import importlib
+
+    imported = importlib.import_module(module)
+    return imported if module.endswith(f".{name}") else getattr(imported, name)

@@ -1,0 +1,5 @@
+"""``python -m shopdb`` runs the CLI."""
+
+from shopdb.cli import main
+
+main()

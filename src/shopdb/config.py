@@ -1,0 +1,137 @@
+"""Settings from the environment and ``.env`` (the seed's ``dotenv`` role).
+
+``DATABASE_URL`` is read as users write it (``postgres://`` or ``postgresql://``);
+every other knob is ``SHOPDB_<NAME>``. Environment variables win over ``.env``,
+as with dotenv. Nothing is read at import: call :func:`load_settings` or build
+:class:`Settings` yourself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shopdb.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+#: The SQLAlchemy driver every URL is rewritten to: psycopg 3.
+DRIVER = "postgresql+psycopg"
+_POSTGRES_SCHEMES = frozenset({"postgres", "postgresql", "postgresql+psycopg"})
+
+
+class Settings(BaseSettings):
+    """Every knob shopdb has, with its default. Times are in seconds."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SHOPDB_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    database_url: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "SHOPDB_DATABASE_URL"),
+        description="PostgreSQL URL; unset means the embedded server.",
+    )
+    pool_size: int = Field(10, ge=1, le=1000, description="Connections kept open.")
+    max_overflow: int = Field(
+        0, ge=0, le=1000, description="Extra connections opened under load, closed when returned."
+    )
+    pool_timeout: float = Field(
+        30.0, gt=0, description="How long a caller waits for a free connection."
+    )
+    connect_timeout: float = Field(10.0, ge=2, description="Per connection attempt.")
+    connect_retry: float = Field(
+        10.0, ge=0, description="How long start-up keeps retrying an unreachable server."
+    )
+    pool_pre_ping: bool = Field(
+        default=False,
+        description="Test each connection at checkout (one extra round trip per checkout).",
+    )
+    pool_recycle: float = Field(
+        1800.0, description="Replace connections older than this; -1 never replaces."
+    )
+    statement_timeout: float = Field(30.0, ge=0, description="Per statement; 0 disables.")
+    idle_in_transaction_timeout: float = Field(
+        60.0, ge=0, description="Server ends sessions idle inside a transaction; 0 disables."
+    )
+    prepared_statements: bool = Field(
+        default=True,
+        description="Server-side prepared statements; turn off behind PgBouncer < 1.21.",
+    )
+    embedded_dir: Path = Field(
+        Path(".shopdb"), description="Where the embedded server keeps its data."
+    )
+    migrations_dir: Path | None = Field(
+        None, description="Migration files to use instead of the packaged ones."
+    )
+    ddl_lock_timeout: float = Field(
+        5.0, gt=0, description="A migration's wait for a table lock before it fails."
+    )
+    migration_lock_wait: float = Field(
+        60.0, ge=0, description="How long a migration run waits for another one to finish."
+    )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment and ``.env``; overrides win.
+
+    Raises :class:`~shopdb.errors.ConfigurationError` naming every bad knob.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{_setting_name(err['loc'])}: {err['msg']}" for err in exc.errors(include_url=False)
+        )
+        raise ConfigurationError(problems) from None
+
+
+def _setting_name(loc: tuple[int | str, ...]) -> str:
+    name = str(loc[0]) if loc else "settings"
+    return "DATABASE_URL" if name == "database_url" else f"SHOPDB_{name.upper()}"
+
+
+def parse_database_url(raw: str) -> URL:
+    """Parse a PostgreSQL URL as users write it and point it at psycopg 3.
+
+    Accepts ``postgres://``, ``postgresql://`` and ``postgresql+psycopg://``.
+    The error never repeats the URL, since it may hold a password.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    text = raw.strip()
+    if not text:
+        raise ConfigurationError("DATABASE_URL is empty")
+    try:
+        url = make_url(text)
+    except (ArgumentError, ValueError):
+        raise ConfigurationError(
+            "DATABASE_URL is not a URL; expected postgresql://user:password@host:port/database"
+        ) from None
+    if url.drivername not in _POSTGRES_SCHEMES:
+        raise ConfigurationError(
+            f"DATABASE_URL has scheme {url.drivername!r}; expected postgres:// or postgresql://"
+        )
+    if not url.database:
+        raise ConfigurationError("DATABASE_URL names no database (add /database_name at the end)")
+    return url.set(drivername=DRIVER)
+
+
+def mask_url(url: URL | str) -> str:
+    """The URL as text with the password replaced by ``***``, for people to read."""
+    from urllib.parse import unquote
+
+    if isinstance(url, str):
+        url = parse_database_url(url)
+    text = url.set(drivername="postgresql").render_as_string(hide_password=True)
+    # Socket paths in the query string are easier to read unescaped.
+    return text if "?" not in text else text.split("?", 1)[0] + "?" + unquote(text.split("?", 1)[1])

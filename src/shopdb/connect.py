@@ -1,0 +1,165 @@
+"""Finding the database: which URL, is it there, and what is wrong when it is not.
+
+libpq reports a failed connection without a SQLSTATE, so instead of reading
+its text we ask the server: ``PQping`` says whether anything answers and
+whether it is accepting connections; a connection to the maintenance database
+with the same credentials, and its catalog, say whether ours exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from shopdb.config import mask_url, parse_database_url
+from shopdb.errors import (
+    AuthenticationFailed,
+    ConnectionFailed,
+    DatabaseMissing,
+    DatabaseUnavailable,
+)
+
+if TYPE_CHECKING:
+    import psycopg
+    from sqlalchemy.engine import URL
+
+    from shopdb.config import Settings
+    from shopdb.embedded import EmbeddedServer
+
+
+@dataclass(frozen=True)
+class Target:
+    """The database shopdb will use, and the embedded server behind it if any."""
+
+    url: URL
+    embedded: EmbeddedServer | None = None
+
+    @property
+    def masked(self) -> str:
+        """The URL with its password hidden, fit for any output."""
+        return mask_url(self.url)
+
+    @property
+    def database(self) -> str:
+        """The database name."""
+        return str(self.url.database)
+
+
+def resolve_target(url: str | None, settings: Settings, *, announce: bool = True) -> Target:
+    """The URL to use: ``url``, else ``DATABASE_URL``, else the embedded server."""
+    if url is None and settings.database_url is not None:
+        url = settings.database_url.get_secret_value()
+    if url is not None:
+        return Target(parse_database_url(url))
+    from shopdb.embedded import start_embedded
+
+    server = start_embedded(settings.embedded_dir, announce=announce)
+    return Target(parse_database_url(server.url()), server)
+
+
+def libpq_url(url: URL, database: str | None = None) -> str:
+    """``url`` as a libpq URI (password included: never print it)."""
+    if database is not None:
+        url = url.set(database=database)
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def wait_for_database(target: Target, settings: Settings) -> None:
+    """Connect once, retrying with backoff while the server is unreachable.
+
+    Retries only what time can fix (nothing answers, or the server is
+    starting or shutting down) for at most ``settings.connect_retry`` seconds.
+    Raises the :class:`~shopdb.errors.ConnectionFailed` subclass that names
+    the problem.
+    """
+    import psycopg
+
+    deadline = time.monotonic() + settings.connect_retry
+    delay = 0.05
+    warned = False
+    while True:
+        try:
+            psycopg.connect(
+                libpq_url(target.url), connect_timeout=int(settings.connect_timeout)
+            ).close()
+        except psycopg.Error as exc:
+            problem = diagnose(target, exc, settings)
+        else:
+            return
+        remaining = deadline - time.monotonic()
+        if not problem.retryable or remaining <= 0:
+            raise problem from None
+        if not warned:
+            logging.getLogger("shopdb").warning(
+                "%s; retrying for up to %.0f s", problem, settings.connect_retry
+            )
+            warned = True
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 2, 2.0) * random.uniform(0.8, 1.2)  # noqa: S311 (jitter, not crypto)
+
+
+def diagnose(target: Target, exc: psycopg.Error, settings: Settings) -> ConnectionFailed:
+    """Name what stopped a connection to ``target``; never includes the password."""
+    from psycopg import pq
+
+    where = _where(target)
+    ping = pq.PGconn.ping(libpq_url(target.url).encode())
+    if ping == pq.Ping.NO_RESPONSE:
+        return DatabaseUnavailable(f"cannot reach PostgreSQL at {where}: {_libpq_reason(exc)}")
+    if ping == pq.Ping.REJECT:
+        return DatabaseUnavailable(
+            f"PostgreSQL at {where} is not accepting connections yet (starting or shutting down)"
+        )
+    if ping == pq.Ping.NO_ATTEMPT:
+        return ConnectionFailed(f"DATABASE_URL is not usable: {_libpq_reason(exc)}")
+    exists = _database_exists(target, settings)
+    if exists is False:
+        return DatabaseMissing(target.database)
+    if exists is None:
+        return AuthenticationFailed(
+            f"PostgreSQL at {where} refused user {target.url.username!r}: {_libpq_reason(exc)}"
+        )
+    return ConnectionFailed(f"PostgreSQL at {where} refused the connection: {_libpq_reason(exc)}")
+
+
+def _database_exists(target: Target, settings: Settings) -> bool | None:
+    """True/False from pg_database, or None when even the maintenance database refuses us."""
+    import psycopg
+
+    for maintenance in ("postgres", "template1"):
+        try:
+            with psycopg.connect(
+                libpq_url(target.url, maintenance),
+                connect_timeout=int(settings.connect_timeout),
+                autocommit=True,
+            ) as conn:
+                row = conn.execute(
+                    "SELECT 1 FROM pg_database WHERE datname = %s", (target.database,)
+                ).fetchone()
+                return row is not None
+        except psycopg.Error:
+            continue
+    return None
+
+
+def _where(target: Target) -> str:
+    url = target.url
+    if url.host:
+        return f"{url.host}:{url.port or 5432}"
+    socket = url.query.get("host")
+    if target.embedded is not None:
+        return "the embedded server"
+    return f"socket {socket}" if socket else "the local socket"
+
+
+def _libpq_reason(exc: BaseException) -> str:
+    # libpq's text ends in the cause ('Connection refused', 'FATAL:  role "x" does
+    # not exist'); it never contains the password. Shown only, never parsed.
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    for marker in ("FATAL:  ", "failed: "):
+        if marker in first:
+            first = first.rsplit(marker, 1)[1]
+    return first.strip()

@@ -1,0 +1,244 @@
+"""One error hierarchy for everything shopdb raises.
+
+Every database error becomes one of these in :func:`translate`, keyed on
+SQLSTATE and constraint name, never on message text. Messages name the field
+and the problem; they never contain a password.
+
+::
+
+    ShopError
+    ├── ConfigurationError          bad setting or URL
+    ├── ConnectionFailed            could not talk to PostgreSQL
+    │   ├── DatabaseUnavailable     unreachable, restarting, gone: retryable
+    │   │   └── PoolTimeout         every connection stayed busy
+    │   ├── AuthenticationFailed
+    │   ├── DatabaseMissing
+    │   └── PermissionDenied
+    ├── InvalidInput                a field's value is refused (field, reason)
+    │   └── NotFound                no row with that id
+    ├── AlreadyExists               a unique field is taken (field)
+    ├── InsufficientInventory       checkout or add_to_cart wants more than stock
+    ├── ConcurrencyConflict         deadlock/serialization failure after retries: retryable
+    ├── QueryTimeout                statement_timeout or lock_timeout ran out: retryable
+    └── MigrationError              a migration could not be applied or reverted
+        └── MigrationLockTimeout    another process kept the migration lock
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+class ShopError(Exception):
+    """Base of every error shopdb raises on purpose."""
+
+    #: True when the same call may succeed if simply tried again.
+    retryable: bool = False
+
+
+class ConfigurationError(ShopError):
+    """A setting or the database URL is unusable."""
+
+
+class ConnectionFailed(ShopError):
+    """PostgreSQL could not be reached or refused us."""
+
+
+class DatabaseUnavailable(ConnectionFailed):
+    """The server is unreachable, starting, shutting down or went away mid-call."""
+
+    retryable = True
+
+
+class PoolTimeout(DatabaseUnavailable):
+    """No pooled connection became free within ``pool_timeout``."""
+
+
+class AuthenticationFailed(ConnectionFailed):
+    """The server rejected the user name or password."""
+
+
+class DatabaseMissing(ConnectionFailed):
+    """The server answered, but the database does not exist."""
+
+    def __init__(self, database: str | None) -> None:
+        named = f"database {database!r}" if database else "the database"
+        super().__init__(f"{named} does not exist (run `shopdb setup` to create it)")
+        self.database = database
+
+
+class PermissionDenied(ConnectionFailed):
+    """The role lacks a privilege the operation needs."""
+
+
+class InvalidInput(ShopError):
+    """A value was refused; ``field`` names it and ``reason`` says why."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class NotFound(InvalidInput):
+    """No row has the given id. It is bad input too, so it is an :class:`InvalidInput`."""
+
+    def __init__(self, entity: str, key: object = None, *, field: str | None = None) -> None:
+        which = "that id" if key is None else f"id {key!r}"
+        super().__init__(field or f"{entity}_id", f"no {entity} with {which}")
+        self.entity = entity
+        self.key = key
+
+
+class AlreadyExists(ShopError):
+    """A value that must be unique is taken; ``field`` names it."""
+
+    def __init__(self, field: str, value: object = None) -> None:
+        shown = "" if value is None else f" {value!r}"
+        super().__init__(f"{field}: the value{shown} is already taken")
+        self.field = field
+        self.value = value
+
+
+@dataclass(frozen=True)
+class Shortage:
+    """One product a cart wants more of than there is."""
+
+    product_id: int
+    wanted: int
+    available: int
+
+
+class InsufficientInventory(ShopError):
+    """Stock is short for every product in ``shortages``; nothing was changed."""
+
+    def __init__(self, shortages: Sequence[Shortage]) -> None:
+        listed = ", ".join(
+            f"product {s.product_id} (wanted {s.wanted}, available {s.available})"
+            for s in shortages
+        )
+        super().__init__(f"insufficient inventory: {listed}")
+        self.shortages = tuple(shortages)
+
+
+class ConcurrencyConflict(ShopError):
+    """A deadlock or serialization failure persisted through every retry."""
+
+    retryable = True
+
+
+class QueryTimeout(ShopError):
+    """``statement_timeout`` or ``lock_timeout`` ran out before the statement finished."""
+
+    retryable = True
+
+
+class MigrationError(ShopError):
+    """A migration could not be applied or reverted."""
+
+
+class MigrationLockTimeout(MigrationError):
+    """Another process held the migration lock for longer than we may wait."""
+
+    retryable = True
+
+
+# SQLSTATE classes and codes; see https://www.postgresql.org/docs/current/errcodes-appendix.html
+_UNAVAILABLE_STATES = frozenset(
+    {
+        "57P01",  # admin_shutdown: pg_terminate_backend or a fast shutdown
+        "57P02",  # crash_shutdown
+        "57P03",  # cannot_connect_now: starting up or shutting down
+        "53300",  # too_many_connections
+        "25P03",  # idle_in_transaction_session_timeout
+    }
+)
+_INPUT_STATES = {
+    "22001": "is too long",
+    "22003": "is out of range",
+    "22P02": "is not a valid value",
+    "22021": "contains a character the database cannot store (NUL)",
+    "22P05": "contains a character the database cannot store",
+    "2200H": "is out of range",
+    "22023": "is not a valid value",
+}
+
+
+def translate(exc: BaseException) -> ShopError:
+    """Turn a driver or SQLAlchemy exception into the matching :class:`ShopError`.
+
+    This is the one place that knows SQLSTATEs and constraint names. An
+    exception that is already a :class:`ShopError` is returned unchanged.
+    """
+    if isinstance(exc, ShopError):
+        return exc
+    import psycopg
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, sa_exc.TimeoutError):
+        return PoolTimeout(str(exc).split(", connection timed out")[0].strip() or "pool timeout")
+    if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
+        inner: BaseException = exc.orig
+        if exc.connection_invalidated:
+            return DatabaseUnavailable(f"the database connection was lost: {_first_line(inner)}")
+    else:
+        inner = exc
+    if not isinstance(inner, psycopg.Error):
+        return ShopError(_first_line(inner))
+    return _translate_psycopg(inner)
+
+
+def _translate_psycopg(exc: Any) -> ShopError:
+    state: str | None = exc.sqlstate
+    if state is None:
+        # No SQLSTATE: the client side failed (socket closed, server gone) or
+        # psycopg refused a value before sending it.
+        import psycopg
+
+        if isinstance(exc, psycopg.DataError):
+            return InvalidInput("value", _first_line(exc))
+        return DatabaseUnavailable(f"the database connection failed: {_first_line(exc)}")
+    if state.startswith("23"):
+        return _integrity(state, exc.diag)
+    if state in _INPUT_STATES:
+        return InvalidInput(exc.diag.column_name or "value", _INPUT_STATES[state])
+    for states, error in _BY_STATE:
+        if state in states or state[:2] in states:
+            return error(_first_line(exc))
+    return ShopError(f"database error {state}: {_first_line(exc)}")
+
+
+def _integrity(state: str, diag: Any) -> ShopError:
+    """Class 23: which constraint, hence which field."""
+    from shopdb.schema import describe_constraint
+
+    if state == "23502":
+        return InvalidInput(diag.column_name or "value", "must not be null")
+    known = describe_constraint(diag.constraint_name)
+    if state == "23505":
+        return AlreadyExists(known.field)
+    if state == "23503":
+        return NotFound(known.entity or "row", field=known.field)
+    return InvalidInput(known.field, known.reason or "violates a check constraint")
+
+
+def _missing(_: str) -> ShopError:
+    return DatabaseMissing(None)
+
+
+# (SQLSTATEs or two-letter classes, error to raise), tried in order.
+_BY_STATE: list[tuple[frozenset[str], Callable[[str], ShopError]]] = [
+    (frozenset({"40001", "40P01"}), ConcurrencyConflict),
+    (frozenset({"57014", "55P03"}), QueryTimeout),
+    (_UNAVAILABLE_STATES | {"08"}, DatabaseUnavailable),
+    (frozenset({"28"}), AuthenticationFailed),
+    (frozenset({"3D000"}), _missing),
+    (frozenset({"42501"}), PermissionDenied),
+]
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
