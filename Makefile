@@ -1,0 +1,38 @@
+# Two commands for a fresh machine with only Python 3.11+: `make run`, `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.shopdb-installed
+
+.PHONY: run test lint typecheck pytest install clean
+
+install: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+## run: install, start the database (embedded unless DATABASE_URL is set), migrate, show status
+run: $(STAMP)
+	$(BIN)/shopdb setup
+	$(BIN)/shopdb status
+
+## test: lint, type-check and run every test against real PostgreSQL
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .shopdb .mypy_cache .ruff_cache

@@ -1,0 +1,159 @@
+"""The pytest plugin shopdb's users get (registered as ``shopdb``; nothing runs at import).
+
+It gives a test session a freshly migrated database, and every test a
+connection and session whose work is rolled back when the test ends, even
+when the code under test commits or rolls back itself (SQLAlchemy's
+"join a session into an external transaction" recipe, with
+``join_transaction_mode="create_savepoint"``).
+
+The server is the embedded one, started in a temporary directory, unless
+``SHOPDB_TEST_DATABASE_URL`` names a server where the test user may create
+databases (its database part is only used to connect).
+
+Fixtures:
+
+``shopdb_server``  (session) URL of the server, as a :class:`DatabaseFactory`
+``shopdb_target``  (session) the migrated test database
+``shopdb_pool``    (session) a :class:`~shopdb.db.Pool` on it
+``db_connection``  a Core connection inside a transaction rolled back after the test
+``db_session``     an ORM session on ``db_connection``; its commits become savepoints
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.orm import Session
+
+    from shopdb.config import Settings
+    from shopdb.connect import Target
+    from shopdb.db import Pool
+    from shopdb.embedded import EmbeddedServer
+
+#: The environment variable naming an external server for tests.
+TEST_URL_VARIABLE = "SHOPDB_TEST_DATABASE_URL"
+
+
+class DatabaseFactory:
+    """Creates and drops throw-away databases on the test server."""
+
+    def __init__(self, server_url: str, embedded: EmbeddedServer | None) -> None:
+        from shopdb.config import parse_database_url
+
+        self.server_url = parse_database_url(server_url)
+        self.embedded = embedded
+        self._created: list[str] = []
+
+    def settings(self, **overrides: object) -> Settings:
+        """Settings that ignore the developer's .env and environment for the pool knobs."""
+        from shopdb.config import Settings
+
+        values: dict[str, object] = {"connect_retry": 0, "_env_file": None}
+        values.update(overrides)
+        return Settings(**values)  # type: ignore[arg-type]
+
+    def url(self, database: str) -> str:
+        """A URL for ``database`` on the test server (password included)."""
+        from shopdb.connect import libpq_url
+
+        return libpq_url(self.server_url, database)
+
+    def target(self, database: str) -> Target:
+        """The :class:`~shopdb.connect.Target` for ``database`` on the test server."""
+        from shopdb.connect import Target
+
+        return Target(self.server_url.set(database=database), self.embedded)
+
+    def create(self, prefix: str = "shopdb_test") -> Target:
+        """A new, empty database; dropped by :meth:`drop_all`."""
+        import psycopg
+        from psycopg import sql
+
+        name = f"{prefix}_{secrets.token_hex(4)}"
+        with psycopg.connect(self.url(str(self.server_url.database)), autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        self._created.append(name)
+        return self.target(name)
+
+    def drop(self, database: str) -> None:
+        """Drop ``database``, ending any session still on it."""
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.url(str(self.server_url.database)), autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+            )
+        if database in self._created:
+            self._created.remove(database)
+
+    def drop_all(self) -> None:
+        """Drop every database this factory created."""
+        for name in list(self._created):
+            self.drop(name)
+
+
+@pytest.fixture(scope="session")
+def shopdb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseFactory]:
+    """The test server: ``SHOPDB_TEST_DATABASE_URL``, else an embedded one in a temp dir."""
+    url = os.environ.get(TEST_URL_VARIABLE)
+    embedded = None
+    if not url:
+        from shopdb.embedded import start_embedded
+
+        embedded = start_embedded(Path(tmp_path_factory.mktemp("shopdb-pg")), announce=False)
+        url = embedded.url("postgres")
+    factory = DatabaseFactory(url, embedded)
+    yield factory
+    factory.drop_all()
+
+
+@pytest.fixture(scope="session")
+def shopdb_target(shopdb_server: DatabaseFactory) -> Target:
+    """A database with every migration applied, for the whole test session."""
+    from shopdb.migrate import Migrator
+
+    target = shopdb_server.create()
+    Migrator(target, shopdb_server.settings()).run()
+    return target
+
+
+@pytest.fixture(scope="session")
+def shopdb_pool(shopdb_server: DatabaseFactory, shopdb_target: Target) -> Iterator[Pool]:
+    """A connection pool on the migrated test database."""
+    from shopdb.db import Pool, make_engine
+
+    settings = shopdb_server.settings()
+    pool = Pool(make_engine(shopdb_target, settings), settings, shopdb_target)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def db_connection(shopdb_pool: Pool) -> Iterator[Connection]:
+    """A connection in a transaction that is rolled back when the test ends."""
+    with shopdb_pool.engine.connect() as conn:
+        outer = conn.begin()
+        try:
+            yield conn
+        finally:
+            outer.rollback()
+
+
+@pytest.fixture
+def db_session(db_connection: Connection) -> Iterator[Session]:
+    """An ORM session joined to :func:`db_connection`; ``commit()`` only releases a savepoint."""
+    from sqlalchemy.orm import Session
+
+    with Session(
+        bind=db_connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    ) as session:
+        yield session

@@ -1,0 +1,24 @@
+"""Shared fixtures for shopdb's own tests; the database fixtures come from shopdb.testing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from shopdb.config import Settings
+from shopdb.testing import DatabaseFactory
+
+
+@pytest.fixture
+def settings(shopdb_server: DatabaseFactory) -> Settings:
+    """Settings for tests: no .env, no connect retries."""
+    return shopdb_server.settings()
+
+
+@pytest.fixture
+def empty_db(shopdb_server: DatabaseFactory) -> Iterator[str]:
+    """A new empty database on the test server, dropped afterwards; yields its URL."""
+    target = shopdb_server.create("shopdb_empty")
+    yield shopdb_server.url(target.database)
+    shopdb_server.drop(target.database)
