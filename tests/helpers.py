@@ -29,3 +29,41 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+PACKAGE_VERSIONS = (
+    Path(__file__).resolve().parents[1] / "src" / "shopdb" / "migrations" / "versions"
+)
+
+
+def copy_migrations(into: Path, *extra: tuple[str, str]) -> Path:
+    """The packaged migrations copied into ``into``, plus ``(file name, source)`` extras."""
+    import shutil
+
+    into.mkdir(parents=True, exist_ok=True)
+    for path in PACKAGE_VERSIONS.glob("*.py"):
+        shutil.copy(path, into / path.name)
+    for name, source in extra:
+        (into / name).write_text(source)
+    return into
+
+
+def extra_migration(revision: str, down: str, upgrade: str, downgrade: str = "pass") -> str:
+    """Source of a migration file for tests."""
+    return f'''"""test migration {revision}"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "{revision}"
+down_revision = "{down}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    {upgrade}
+
+
+def downgrade() -> None:
+    {downgrade}
+'''

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import io
 import time
+from argparse import Namespace
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, replace
@@ -350,7 +351,8 @@ class Migrator:
     def _config(self, **attributes: Any) -> Config:
         from alembic.config import Config
 
-        config = Config()
+        # Alembic's own chatter ("Generating ...") is silenced; we report ourselves.
+        config = Config(stdout=io.StringIO(), cmd_opts=Namespace(quiet=True))
         config.set_main_option("script_location", str(PACKAGE_MIGRATIONS))
         config.set_main_option("path_separator", "os")
         config.set_main_option("version_locations", str(self.versions_dir))

@@ -36,7 +36,7 @@ def setup() -> None:
     except DatabaseMissing:
         create_database(target, st.settings())
         click.echo(f"created database {target.database}")
-    _apply(st.migrator())
+    apply_pending(st.migrator())
 
 
 @click.command(
@@ -84,7 +84,14 @@ def _latest(applied: list[Migration]) -> str:
     return f" (latest {last.revision} {last.name}, {when(last.applied_at)})"
 
 
-@click.group()
+@click.group(
+    epilog="""\b
+Examples:
+  shopdb migration list
+  shopdb migration run
+  shopdb migration revert -n 2
+"""
+)
 def migration() -> None:
     """Apply, revert, list and write migrations."""
 
@@ -104,10 +111,11 @@ def run_cmd(sql: bool) -> None:
     if sql:
         click.echo(migrator.sql("up"), nl=False)
         return
-    _apply(migrator)
+    apply_pending(migrator)
 
 
-def _apply(migrator: Migrator) -> None:
+def apply_pending(migrator: Migrator) -> None:
+    """Apply pending migrations, one line each, then a summary."""
     pending = migrator.pending()
     if not pending:
         total = len(migrator.scripts())
