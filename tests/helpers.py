@@ -34,6 +34,13 @@ def run_cli(
 PACKAGE_VERSIONS = (
     Path(__file__).resolve().parents[1] / "src" / "shopdb" / "migrations" / "versions"
 )
+#: The packaged migrations as (revision, name), oldest first.
+PACKAGED = [
+    (p.stem.split("_", 1)[0], p.stem.split("_", 1)[1])
+    for p in sorted(PACKAGE_VERSIONS.glob("[0-9]*.py"))
+]
+#: The newest packaged revision, which test migrations build on.
+HEAD = PACKAGED[-1][0]
 
 
 def copy_migrations(into: Path, *extra: tuple[str, str]) -> Path:

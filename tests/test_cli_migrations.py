@@ -13,10 +13,11 @@ import pytest
 
 from shopdb.testing import DatabaseFactory
 
-from .helpers import copy_migrations, run_cli
+from .helpers import HEAD, PACKAGED, copy_migrations, extra_migration, run_cli
 
 SECRET = "pw-7d1e3a"
-SEED = ["0001", "0002", "0003", "0004"]
+ALL = [revision for revision, _ in PACKAGED]
+N = len(ALL)
 
 
 def _tables(url: str) -> set[str]:
@@ -46,11 +47,11 @@ def test_setup_creates_the_database_then_applies_and_later_runs_apply_new_ones(
     code, out, err = _cli(missing_db, "setup")
     assert code == 0, err
     assert out.splitlines()[0].startswith("created database shopdb_cli_")
-    assert re.search(r"^\[1/4\] applied  0001 create_users\s+\d+ ms$", out, re.M)
-    assert out.strip().endswith("applied 4 migrations; up to date")
+    assert re.search(rf"^\[1/{N}\] applied  0001 create_users\s+\d+ ms$", out, re.M)
+    assert out.strip().endswith(f"applied {N} migrations; up to date")
 
     code, out, _ = _cli(missing_db, "setup")
-    assert (code, out.strip()) == (0, "nothing to apply: all 4 migrations are applied")
+    assert (code, out.strip()) == (0, f"nothing to apply: all {N} migrations are applied")
 
     # A later migration is applied by a later setup (diesel setup skips it).
     versions = copy_migrations(
@@ -64,11 +65,9 @@ def test_setup_creates_the_database_then_applies_and_later_runs_apply_new_ones(
 
 
 def _later_migration() -> str:
-    from .helpers import extra_migration
-
     return extra_migration(
         "0099",
-        "0004",
+        HEAD,
         'op.create_table("later_marker", sa.Column("id", sa.Integer, primary_key=True))',
         'op.drop_table("later_marker")',
     )
@@ -87,19 +86,19 @@ def test_setup_reports_an_unreachable_server_as_itself(tmp_path: Path) -> None:
 def test_list_pending_and_json(empty_db: str) -> None:
     code, out, _ = _cli(empty_db, "migration", "pending")
     assert code == 1
-    assert out.startswith("4 pending: 0001 create_users")
+    assert out.startswith(f"{N} pending: 0001 create_users")
 
     code, out, _ = _cli(empty_db, "migration", "list")
     assert code == 0
     assert out.splitlines()[0].split() == ["revision", "name", "applied"]
-    assert [line.split()[-1] for line in out.splitlines()[1:]] == ["pending"] * 4
+    assert [line.split()[-1] for line in out.splitlines()[1:]] == ["pending"] * N
 
     assert _cli(empty_db, "migration", "run")[0] == 0
     code, out, _ = _cli(empty_db, "migration", "pending")
     assert (code, out.strip()) == (0, "no pending migrations")
     code, out, _ = _cli(empty_db, "migration", "list", "--json")
     listed = json.loads(out)
-    assert [m["revision"] for m in listed] == SEED
+    assert [m["revision"] for m in listed] == ALL
     assert all(m["applied"] and m["applied_at"] and not m["edited"] for m in listed)
 
 
@@ -107,21 +106,20 @@ def test_revert_redo_and_their_counts(empty_db: str) -> None:
     assert _cli(empty_db, "migration", "run")[0] == 0
     code, out, _ = _cli(empty_db, "migration", "revert")
     assert code == 0
-    assert "reverted 0004 create_cart_items" in out
-    assert "cart_items" not in _tables(empty_db)
+    assert f"reverted {ALL[-1]} {PACKAGED[-1][1]}" in out
 
     code, out, _ = _cli(empty_db, "migration", "revert", "-n", "2")
     assert code == 0
-    assert [line.split()[2] for line in out.splitlines()[:2]] == ["0003", "0002"]
+    assert [line.split()[2] for line in out.splitlines()[:2]] == [ALL[-2], ALL[-3]]
 
     assert _cli(empty_db, "migration", "run")[0] == 0
     code, out, _ = _cli(empty_db, "migration", "redo", "-n", "2")
     assert code == 0
     assert [line.split()[1:3] for line in out.splitlines()[:4]] == [
-        ["reverted", "0004"],
-        ["reverted", "0003"],
-        ["applied", "0003"],
-        ["applied", "0004"],
+        ["reverted", ALL[-1]],
+        ["reverted", ALL[-2]],
+        ["applied", ALL[-2]],
+        ["applied", ALL[-1]],
     ]
     assert {"users", "products", "carts", "cart_items"} <= _tables(empty_db)
 
@@ -131,7 +129,7 @@ def test_revert_redo_and_their_counts(empty_db: str) -> None:
 
     code, out, _ = _cli(empty_db, "migration", "revert", "--all")
     assert code == 0
-    assert out.strip().endswith("reverted 4 migrations")
+    assert out.strip().endswith(f"reverted {N} migrations")
     assert not {"users", "products", "carts", "cart_items"} & _tables(empty_db)
     code, out, _ = _cli(empty_db, "migration", "revert")
     assert (code, out.strip()) == (0, "nothing to revert: no migration is applied")
@@ -161,11 +159,12 @@ def test_generate_writes_a_numbered_file_and_autogenerate_fills_it(
         empty_db, "--migrations-dir", str(versions), "migration", "generate", "add sku"
     )
     assert code == 0, err
-    created = versions / "0005_add_sku.py"
+    nxt = f"{int(HEAD) + 1:04d}"
+    created = versions / f"{nxt}_add_sku.py"
     assert out.strip() == f"created {created}"
     source = created.read_text()
-    assert 'revision = "0005"' in source
-    assert 'down_revision = "0004"' in source
+    assert f'revision = "{nxt}"' in source
+    assert f'down_revision = "{HEAD}"' in source
     assert "def downgrade() -> None:" in source
     created.unlink()
 
@@ -182,7 +181,7 @@ def test_generate_writes_a_numbered_file_and_autogenerate_fills_it(
         "--autogenerate",
     )
     assert code == 0, err
-    source = (versions / "0005_restore_description.py").read_text()
+    source = (versions / f"{nxt}_restore_description.py").read_text()
     assert "op.add_column('products', sa.Column('description', sa.Text()" in source
     assert "op.drop_column('products', 'description')" in source
 
@@ -212,7 +211,7 @@ def test_reset_and_drop_refuse_without_yes_when_there_is_no_terminal(empty_db: s
 
     code, out, err = _cli(empty_db, "database", "reset", "--yes")
     assert code == 0, err
-    assert "applied 4 migrations" in out
+    assert f"applied {N} migrations" in out
     with psycopg.connect(empty_db) as conn:
         assert conn.execute("SELECT count(*) FROM products").fetchone() == (0,)
 

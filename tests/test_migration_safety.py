@@ -13,9 +13,10 @@ from shopdb.config import Settings, parse_database_url
 from shopdb.connect import Target
 from shopdb.migrate import LOCK_KEY, Migrator
 
-from .helpers import copy_migrations, extra_migration, run_cli
+from .helpers import HEAD, PACKAGED, copy_migrations, extra_migration, run_cli
 
 SEED_TABLES = {"users", "products", "carts", "cart_items"}
+ALL = [revision for revision, _ in PACKAGED]
 
 
 def _tables(url: str) -> set[str]:
@@ -60,7 +61,7 @@ def test_two_processes_migrating_at_once_apply_everything_exactly_once(
 ) -> None:
     versions = copy_migrations(
         tmp_path / "versions",
-        _marker("0005", "0004", "slow_marker", 'op.execute("SELECT pg_sleep(1.5)")'),
+        _marker("0099", HEAD, "slow_marker", 'op.execute("SELECT pg_sleep(1.5)")'),
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "SHOPDB_"))}
     env["SHOPDB_MIGRATIONS_DIR"] = str(versions)
@@ -84,10 +85,11 @@ def test_two_processes_migrating_at_once_apply_everything_exactly_once(
     assert code.returncode == 0, code_err
     applied_by_cli = cli_out.count("applied  ")
     applied_by_code = int(code_out.split()[-1])
-    assert applied_by_cli + applied_by_code == 5
-    assert {applied_by_cli, applied_by_code} == {0, 5}
-    assert _history(empty_db) == ["0001", "0002", "0003", "0004", "0005"]
-    assert _version(empty_db) == "0005"
+    total = len(PACKAGED) + 1
+    assert applied_by_cli + applied_by_code == total
+    assert {applied_by_cli, applied_by_code} == {0, total}
+    assert _history(empty_db) == [*ALL, "0099"]
+    assert _version(empty_db) == "0099"
 
 
 def test_waiting_for_the_lock_is_bounded(empty_db: str) -> None:
@@ -111,35 +113,35 @@ def test_waiting_for_the_lock_is_bounded(empty_db: str) -> None:
 def test_a_failing_migration_rolls_back_alone_and_the_next_run_starts_clean(
     empty_db: str, tmp_path: Path
 ) -> None:
-    broken = _marker("0005", "0004", "half_done", "pass")
+    broken = _marker("0098", HEAD, "half_done", "pass")
     broken_source = broken[1].replace(
         "primary_key=True))", 'primary_key=True))\n    op.execute("SELECT 1/0")'
     )
     versions = copy_migrations(
         tmp_path / "versions",
         (broken[0], broken_source),
-        _marker("0006", "0005", "after_marker"),
+        _marker("0099", "0098", "after_marker"),
     )
     result = run_cli(
         "--database-url", empty_db, "--migrations-dir", str(versions), "migration", "run"
     )
     assert result.returncode == 1
     error = result.stderr.strip()
-    assert error.startswith("Error: applying migration 0005 (half_done) failed and was rolled back")
+    assert error.startswith("Error: applying migration 0098 (half_done) failed and was rolled back")
     assert "division by zero" in error
-    assert "the 4 before it stay applied" in error
+    assert f"the {len(ALL)} before it stay applied" in error
     assert "\n" not in error
     assert _tables(empty_db) == SEED_TABLES | {"alembic_version", "shopdb_migrations"}
-    assert _version(empty_db) == "0004"
-    assert _history(empty_db) == ["0001", "0002", "0003", "0004"]
+    assert _version(empty_db) == HEAD
+    assert _history(empty_db) == ALL
 
     (versions / broken[0]).write_text(broken[1])  # fix the file, run again
     result = run_cli(
         "--database-url", empty_db, "--migrations-dir", str(versions), "migration", "run"
     )
     assert result.returncode == 0, result.stderr
-    assert "applied  0005" in result.stdout
-    assert "applied  0006" in result.stdout
+    assert "applied  0098" in result.stdout
+    assert "applied  0099" in result.stdout
     assert {"half_done", "after_marker"} <= _tables(empty_db)
 
 
@@ -149,25 +151,25 @@ def test_ddl_waiting_on_a_busy_table_fails_fast_instead_of_queueing(
     versions = copy_migrations(
         tmp_path / "versions",
         (
-            "0005_add_sku.py",
+            "0099_add_sku.py",
             extra_migration(
-                "0005",
-                "0004",
+                "0099",
+                HEAD,
                 'op.add_column("products", sa.Column("sku", sa.String()))',
                 'op.drop_column("products", "sku")',
             ),
         ),
     )
-    Migrator(Target(parse_database_url(empty_db)), settings).run(upto="0004")
+    Migrator(Target(parse_database_url(empty_db)), settings).run(upto=HEAD)
     args = ["--database-url", empty_db, "--migrations-dir", str(versions), "migration", "run"]
     with psycopg.connect(empty_db) as reader:
         reader.execute("SELECT count(*) FROM products")  # holds ACCESS SHARE until rollback
         result = run_cli(*args, env={"SHOPDB_DDL_LOCK_TIMEOUT": "0.5"})
         assert result.returncode == 1
-        assert "applying migration 0005 (add_sku) failed" in result.stderr
+        assert "applying migration 0099 (add_sku) failed" in result.stderr
         assert "lock timeout" in result.stderr
         reader.rollback()
-    assert _version(empty_db) == "0004"
+    assert _version(empty_db) == HEAD
     result = run_cli(*args)
     assert result.returncode == 0, result.stderr
-    assert _version(empty_db) == "0005"
+    assert _version(empty_db) == "0099"

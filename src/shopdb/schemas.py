@@ -51,6 +51,14 @@ def _not_blank(value: str) -> str:
     return value
 
 
+def _no_at_sign(value: str) -> str:
+    # Logins are a username or an email; an '@' in a username would make
+    # "bob@x.io" ambiguous.
+    if "@" in value:
+        raise ValueError("must not contain '@'")
+    return value
+
+
 def _money(value: object) -> object:
     # A float never touches a price: 0.1 + 0.2 is not 0.3 in binary.
     if isinstance(value, bool | float):
@@ -74,6 +82,7 @@ Username = Annotated[
     Field(min_length=1, max_length=USERNAME_MAX),
     AfterValidator(_storable),
     AfterValidator(_not_blank),
+    AfterValidator(_no_at_sign),
 ]
 Email = Annotated[
     str, Field(max_length=EMAIL_MAX, pattern=EMAIL_PATTERN), AfterValidator(_storable)
@@ -186,6 +195,42 @@ class CartItemRead(_Read):
     cart_id: int
     product_id: int
     quantity: int
+
+
+class CartLine(_Read):
+    """One product in a cart view or receipt, with its price and line total."""
+
+    product_id: int
+    name: str
+    unit_price: Decimal
+    quantity: int
+    line_total: Decimal
+
+
+class CartView(_Read):
+    """A cart with its lines (ordered by product id) and its total."""
+
+    id: int
+    user_id: int
+    items: list[CartLine]
+    total: Decimal
+
+
+class Receipt(_Read):
+    """What a checkout sold: the lines at the prices they were sold at, and the total."""
+
+    cart_id: int
+    items: list[CartLine]
+    total: Decimal
+
+
+class ProductChanges(_Input):
+    """The fields ``update_product`` may change; only those given are changed."""
+
+    name: ProductName | None = None
+    description: Text | None = None
+    price: Money | None = None
+    inventory_count: Count | None = None
 
 
 M = TypeVar("M", bound=BaseModel)
