@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from shopdb import Store
 from shopdb.config import Settings
 from shopdb.testing import DatabaseFactory
 
@@ -21,4 +22,19 @@ def empty_db(shopdb_server: DatabaseFactory) -> Iterator[str]:
     """A new empty database on the test server, dropped afterwards; yields its URL."""
     target = shopdb_server.create("shopdb_empty")
     yield shopdb_server.url(target.database)
+    shopdb_server.drop(target.database)
+
+
+@pytest.fixture
+def committed_store(shopdb_server: DatabaseFactory) -> Iterator[Store]:
+    """A Store on a database of its own, whose writes really commit (for concurrency tests)."""
+    from shopdb.db import Pool, make_engine
+    from shopdb.migrate import Migrator
+
+    target = shopdb_server.create("shopdb_committed")
+    settings = shopdb_server.settings(pool_size=20, pool_timeout=60)
+    Migrator(target, settings).run()
+    pool = Pool(make_engine(target, settings), settings, target)
+    yield Store(pool)
+    pool.close()
     shopdb_server.drop(target.database)

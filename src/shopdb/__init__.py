@@ -17,12 +17,14 @@ _EXPORTS = {
     "Settings": "shopdb.config",
     "load_settings": "shopdb.config",
     "errors": "shopdb.errors",
+    "Store": "shopdb.store",
 }
 
 __all__ = [
     "DbConnection",
     "Pool",
     "Settings",
+    "Store",
     "errors",
     "establish_connection_pool",
     "load_settings",
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from shopdb import errors
     from shopdb.config import Settings, load_settings
     from shopdb.db import DbConnection, Pool, establish_connection_pool
+    from shopdb.store import Store
 
 
 def __getattr__(name: str) -> Any:

@@ -33,6 +33,7 @@ from shopdb.errors import PoolTimeout, ShopError, translate
 
 if TYPE_CHECKING:
     import psycopg
+    from psycopg.rows import TupleRow
 
     from shopdb.embedded import EmbeddedServer
 
@@ -126,7 +127,7 @@ class Pool:
             raise self.translate(exc) from exc
 
     @contextmanager
-    def raw(self) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    def raw(self) -> Iterator[psycopg.Connection[TupleRow]]:
         """The pooled psycopg connection itself, in autocommit mode.
 
         For code that runs its own SQL at the driver's speed (the Store):
@@ -141,7 +142,7 @@ class Pool:
             fairy = self.engine.raw_connection()
         except _db_errors() as exc:
             raise self.translate(exc) from exc
-        conn: psycopg.Connection[tuple[object, ...]] = fairy.driver_connection  # type: ignore[assignment]
+        conn: psycopg.Connection[TupleRow] = fairy.driver_connection  # type: ignore[assignment]
         try:
             conn.autocommit = True
             yield conn

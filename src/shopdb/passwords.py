@@ -25,7 +25,8 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str, password: str) -> bool:
     """Whether ``password`` matches ``password_hash``; False for a malformed hash."""
     try:
-        return HASHER.verify(password_hash, password)
+        # surrogatepass: even a password no database could store costs a full check.
+        return HASHER.verify(password_hash, password.encode("utf-8", "surrogatepass"))
     except (VerificationError, InvalidHashError):
         return False
 

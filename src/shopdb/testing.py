@@ -17,6 +17,7 @@ Fixtures:
 ``shopdb_pool``    (session) a :class:`~shopdb.db.Pool` on it
 ``db_connection``  a Core connection inside a transaction rolled back after the test
 ``db_session``     an ORM session on ``db_connection``; its commits become savepoints
+``store``          a :class:`~shopdb.store.Store` on ``db_connection``, rolled back likewise
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    import psycopg
+    from psycopg.rows import TupleRow
     from sqlalchemy.engine import Connection
     from sqlalchemy.orm import Session
 
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
     from shopdb.connect import Target
     from shopdb.db import Pool
     from shopdb.embedded import EmbeddedServer
+    from shopdb.store import Store
 
 #: The environment variable naming an external server for tests.
 TEST_URL_VARIABLE = "SHOPDB_TEST_DATABASE_URL"
@@ -157,3 +161,15 @@ def db_session(db_connection: Connection) -> Iterator[Session]:
         bind=db_connection, join_transaction_mode="create_savepoint", expire_on_commit=False
     ) as session:
         yield session
+
+
+@pytest.fixture
+def store(db_connection: Connection) -> Store:
+    """A Store whose every call runs in the test's transaction (and is rolled back with it)."""
+    from shopdb.store import Store
+
+    # Start the transaction on the server now: on an idle connection psycopg
+    # would open (and commit) a transaction of its own instead of a savepoint.
+    db_connection.exec_driver_sql("SELECT 1")
+    driver: psycopg.Connection[TupleRow] = db_connection.connection.driver_connection  # type: ignore[assignment]
+    return Store.bound(driver)

@@ -1,0 +1,28 @@
+"""Fast checks of the Store's arguments, before anything reaches the database.
+
+The hot paths (get, add_to_cart, checkout) take ids and counts; checking
+those by hand costs a fraction of a microsecond, where a pydantic model per
+call would cost a few. Richer inputs (a new user, a new product) go through
+the pydantic schemas in :mod:`shopdb.schemas`.
+"""
+
+from __future__ import annotations
+
+from shopdb.errors import InvalidInput
+from shopdb.limits import INT_MAX
+
+
+def ident(value: object, field: str) -> int:
+    """An id: an int (not a bool) from 1 to 2**31 - 1."""
+    if type(value) is not int or not 1 <= value <= INT_MAX:
+        raise InvalidInput(field, f"must be an integer id from 1 to {INT_MAX}, not {value!r:.40}")
+    return value
+
+
+def integer(value: object, field: str, low: int, high: int = INT_MAX) -> int:
+    """An int (not a bool) within ``low..high``."""
+    if type(value) is not int:
+        raise InvalidInput(field, f"must be an integer, not {type(value).__name__}")
+    if not low <= value <= high:
+        raise InvalidInput(field, f"must be from {low} to {high}, not {value}")
+    return value
