@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, SecretStr, ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import Session, selectinload
@@ -26,17 +26,35 @@ from shopdb.models import (
     User,
     UserRead,
 )
-from shopdb.schemas import parse
+from shopdb.schemas import CartLine, CartView, Receipt, parse, trusted
 
 NOW = datetime(2026, 11, 24, 12, 30, 15, 123456)
 
+LINE = CartLine(
+    product_id=2, name="Tea", unit_price=Decimal("19.99"), quantity=2, line_total=Decimal("39.98")
+)
 READ_EXAMPLES: list[BaseModel] = [
+    LINE,
+    CartView(id=4, user_id=1, items=[LINE], total=Decimal("39.98")),
+    Receipt(cart_id=4, items=[LINE], total=Decimal("39.98")),
     UserRead(id=1, username="alice", email="alice@example.com", created_at=NOW),
     ProductRead(id=2, name="Tea", description=None, price=Decimal("19.99"), inventory_count=7),
     ProductRead(id=3, name="Mug", description="Blue", price=Decimal("0.10"), inventory_count=0),
     CartRead(id=4, user_id=1, created_at=NOW),
     CartItemRead(id=5, cart_id=4, product_id=2, quantity=3),
 ]
+
+
+@pytest.mark.parametrize("model", READ_EXAMPLES, ids=lambda m: type(m).__name__)
+def test_trusted_construction_equals_validation(model: BaseModel) -> None:
+    built = trusted(type(model), dict(model))
+    assert built == model
+    assert built.model_dump_json() == model.model_dump_json()
+    assert built.model_dump() == model.model_dump()
+    assert repr(built) == repr(model)
+    assert built.model_fields_set == model.model_fields_set
+    with pytest.raises(ValidationError):
+        setattr(built, next(iter(type(model).model_fields)), 99)  # still frozen
 
 
 @pytest.mark.parametrize("model", READ_EXAMPLES, ids=lambda m: type(m).__name__)

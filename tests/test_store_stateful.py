@@ -32,18 +32,21 @@ class ShopModel(RuleBasedStateMachine):
 
     def __init__(self, pool: Pool) -> None:
         super().__init__()
-        self._fairy = pool.engine.raw_connection()
-        self._conn: psycopg.Connection[TupleRow] = self._fairy.driver_connection  # type: ignore[assignment]
-        self._conn.execute("SELECT 1")  # open the transaction every step runs in; rolled back
-        self.store = Store.bound(self._conn)
+        # The same arrangement as the `store` fixture: one transaction per
+        # example, rolled back in teardown.
+        self._connection = pool.engine.connect()
+        self._transaction = self._connection.begin()
+        self._connection.exec_driver_sql("SELECT 1")
+        driver: psycopg.Connection[TupleRow] = self._connection.connection.driver_connection  # type: ignore[assignment]
+        self.store = Store.bound(driver)
         self.user_id = self.store.create_user("model", "model@example.com", "correct horse").id
         self.stock: dict[int, int] = {}
         self.price: dict[int, Decimal] = {}
         self.lines: dict[int, dict[int, int]] = {}
 
     def teardown(self) -> None:
-        self._conn.rollback()
-        self._fairy.close()
+        self._transaction.rollback()
+        self._connection.close()
 
     @rule(target=products, stock=st.integers(0, 20), price=PRICES)
     def create_product(self, stock: int, price: Decimal) -> int:

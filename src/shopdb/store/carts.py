@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from shopdb.errors import InsufficientInventory, InvalidInput, NotFound, Shortage
-from shopdb.schemas import CartItemRead, CartLine, CartRead, CartView, Receipt
+from shopdb.schemas import CartItemRead, CartLine, CartRead, CartView, Receipt, trusted
 from shopdb.store.runner import Conn, returned
 
 CREATE = "INSERT INTO carts (user_id) VALUES (%s) RETURNING id, user_id, created_at"
@@ -92,11 +92,14 @@ WHERE NOT EXISTS (SELECT 1 FROM short)
 def create(conn: Conn, prepare: bool, user_id: int) -> CartRead:
     """Open a cart; a missing user surfaces as the driver's foreign-key error."""
     row = returned(conn.execute(CREATE, (user_id,), prepare=prepare).fetchone())
-    return CartRead(id=row[0], user_id=row[1], created_at=row[2])
+    return trusted(CartRead, {"id": row[0], "user_id": row[1], "created_at": row[2]})
 
 
 def _item(row: tuple[Any, ...]) -> CartItemRead:
-    return CartItemRead(id=row[0], cart_id=row[1], product_id=row[2], quantity=row[3])
+    return trusted(
+        CartItemRead,
+        {"id": row[0], "cart_id": row[1], "product_id": row[2], "quantity": row[3]},
+    )
 
 
 def add(conn: Conn, prepare: bool, cart_id: int, product_id: int, quantity: int) -> CartItemRead:
@@ -155,21 +158,26 @@ def view(conn: Conn, prepare: bool, cart_id: int) -> CartView:
     if not rows:
         raise NotFound("cart", cart_id)
     items = [_line(r[2], r[3], r[4], r[5]) for r in rows if r[2] is not None]
-    return CartView(
-        id=rows[0][0],
-        user_id=rows[0][1],
-        items=items,
-        total=sum((i.line_total for i in items), Decimal(0)),
+    return trusted(
+        CartView,
+        {"id": rows[0][0], "user_id": rows[0][1], "items": items, "total": _total(items)},
     )
 
 
+def _total(items: list[CartLine]) -> Decimal:
+    return sum((i.line_total for i in items), Decimal(0))
+
+
 def _line(product_id: int, name: str, price: Decimal, quantity: int) -> CartLine:
-    return CartLine(
-        product_id=product_id,
-        name=name,
-        unit_price=price,
-        quantity=quantity,
-        line_total=price * quantity,
+    return trusted(
+        CartLine,
+        {
+            "product_id": product_id,
+            "name": name,
+            "unit_price": price,
+            "quantity": quantity,
+            "line_total": price * quantity,
+        },
     )
 
 
@@ -187,6 +195,4 @@ def checkout(conn: Conn, prepare: bool, cart_id: int) -> Receipt:
     )
     if not items:
         raise InvalidInput("cart_id", f"cart {cart_id} is empty; there is nothing to check out")
-    return Receipt(
-        cart_id=cart_id, items=items, total=sum((i.line_total for i in items), Decimal(0))
-    )
+    return trusted(Receipt, {"cart_id": cart_id, "items": items, "total": _total(items)})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shopdb.errors import InsufficientInventory, NotFound, Shortage
-from shopdb.schemas import NewProduct, ProductRead
+from shopdb.schemas import NewProduct, ProductRead, trusted
 from shopdb.store.runner import Conn, returned
 
 COLUMNS = "id, name, description, price, inventory_count"
@@ -31,8 +31,15 @@ UPDATABLE = ("name", "description", "price", "inventory_count")
 
 def product(row: tuple[Any, ...]) -> ProductRead:
     """A row of :data:`COLUMNS` as the public shape."""
-    return ProductRead(
-        id=row[0], name=row[1], description=row[2], price=row[3], inventory_count=row[4]
+    return trusted(
+        ProductRead,
+        {
+            "id": row[0],
+            "name": row[1],
+            "description": row[2],
+            "price": row[3],
+            "inventory_count": row[4],
+        },
     )
 
 

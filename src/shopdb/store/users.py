@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shopdb.schemas import UserRead
+from shopdb.schemas import UserRead, trusted
 from shopdb.store.runner import Conn, returned
 
 _PUBLIC = "id, username, email, created_at"
@@ -21,7 +21,9 @@ REHASH = "UPDATE users SET password_hash = %s WHERE id = %s AND password_hash = 
 
 def user(row: tuple[Any, ...]) -> UserRead:
     """A row of ``id, username, email, created_at`` as the public shape."""
-    return UserRead(id=row[0], username=row[1], email=row[2], created_at=row[3])
+    return trusted(
+        UserRead, {"id": row[0], "username": row[1], "email": row[2], "created_at": row[3]}
+    )
 
 
 def insert(conn: Conn, prepare: bool, username: str, email: str, password_hash: str) -> UserRead:
