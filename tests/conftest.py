@@ -8,6 +8,7 @@ import pytest
 
 from shopdb import Store
 from shopdb.config import Settings
+from shopdb.db import Pool
 from shopdb.testing import DatabaseFactory
 
 
@@ -26,15 +27,21 @@ def empty_db(shopdb_server: DatabaseFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def committed_store(shopdb_server: DatabaseFactory) -> Iterator[Store]:
-    """A Store on a database of its own, whose writes really commit (for concurrency tests)."""
-    from shopdb.db import Pool, make_engine
+def committed_pool(shopdb_server: DatabaseFactory) -> Iterator[Pool]:
+    """A pool on a migrated database of its own, whose writes really commit."""
+    from shopdb.db import make_engine
     from shopdb.migrate import Migrator
 
     target = shopdb_server.create("shopdb_committed")
     settings = shopdb_server.settings(pool_size=20, pool_timeout=60)
     Migrator(target, settings).run()
     pool = Pool(make_engine(target, settings), settings, target)
-    yield Store(pool)
+    yield pool
     pool.close()
     shopdb_server.drop(target.database)
+
+
+@pytest.fixture
+def committed_store(committed_pool: Pool) -> Store:
+    """A Store on :func:`committed_pool` (for concurrency tests)."""
+    return Store(committed_pool)

@@ -1,0 +1,117 @@
+"""A TCP proxy in front of PostgreSQL that counts the client's round trips.
+
+It reads the frontend side of the wire protocol: after the untyped startup
+message every message is a type byte and a length. A client waits for the
+server after a simple Query ('Q') or a Sync ('S') of the extended protocol,
+so counting those counts round trips, whatever the driver does in between.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.engine import URL
+
+
+class CountingProxy:
+    """Listens on 127.0.0.1 and forwards to the server in ``upstream``."""
+
+    def __init__(self, upstream: URL) -> None:
+        self._upstream = upstream
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self.round_trips = 0
+        self._lock = threading.Lock()
+        self._closing = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self) -> URL:
+        """The upstream URL rewritten to go through the proxy, without TLS."""
+        return self._upstream.set(
+            host="127.0.0.1",
+            port=self.port,
+            query={"sslmode": "disable", "gssencmode": "disable"},
+        )
+
+    def reset(self) -> None:
+        with self._lock:
+            self.round_trips = 0
+
+    def close(self) -> None:
+        self._closing = True
+        self._listener.close()
+
+    def _connect_upstream(self) -> socket.socket:
+        host = self._upstream.host
+        if host:
+            return socket.create_connection((host, self._upstream.port or 5432))
+        directory = self._upstream.query["host"]
+        assert isinstance(directory, str)
+        port = self._upstream.port or 5432
+        upstream = socket.socket(socket.AF_UNIX)
+        upstream.connect(f"{directory}/.s.PGSQL.{port}")
+        return upstream
+
+    def _accept(self) -> None:
+        while not self._closing:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = self._connect_upstream()
+            threading.Thread(target=self._pump, args=(server, client), daemon=True).start()
+            threading.Thread(target=self._frontend, args=(client, server), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            sink.close()
+
+    def _frontend(self, client: socket.socket, server: socket.socket) -> None:
+        buffer = b""
+        started = False
+        try:
+            while data := client.recv(65536):
+                server.sendall(data)
+                buffer += data
+                while True:
+                    if not started:
+                        if len(buffer) < 4:
+                            break
+                        (length,) = struct.unpack("!I", buffer[:4])
+                        if len(buffer) < length:
+                            break
+                        buffer, started = buffer[length:], True
+                        continue
+                    if len(buffer) < 5:
+                        break
+                    kind = buffer[:1]
+                    (length,) = struct.unpack("!I", buffer[1:5])
+                    if len(buffer) < 1 + length:
+                        break
+                    buffer = buffer[1 + length :]
+                    if kind in (b"Q", b"S"):
+                        with self._lock:
+                            self.round_trips += 1
+        except OSError:
+            pass
+        finally:
+            server.close()
+
+
+@contextmanager
+def counting_proxy(upstream: URL) -> Iterator[CountingProxy]:
+    proxy = CountingProxy(upstream)
+    try:
+        yield proxy
+    finally:
+        proxy.close()
