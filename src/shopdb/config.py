@@ -66,6 +66,16 @@ class Settings(BaseSettings):
         default=True,
         description="Server-side prepared statements; turn off behind PgBouncer < 1.21.",
     )
+    startup_options: bool = Field(
+        default=True,
+        description="Send the timeouts and TimeZone as connection options; turn off behind "
+        "PgBouncer (it refuses them) and set them on the role instead.",
+    )
+    embedded_durable: bool = Field(
+        default=True,
+        description="Embedded server syncs every commit to disk (fsync, synchronous_commit); "
+        "false trades crash safety for speed.",
+    )
     embedded_dir: Path = Field(
         Path(".shopdb"), description="Where the embedded server keeps its data."
     )

@@ -56,7 +56,9 @@ def resolve_target(url: str | None, settings: Settings, *, announce: bool = True
         return Target(parse_database_url(url))
     from shopdb.embedded import start_embedded
 
-    server = start_embedded(settings.embedded_dir, announce=announce)
+    server = start_embedded(
+        settings.embedded_dir, announce=announce, durable=settings.embedded_durable
+    )
     return Target(parse_database_url(server.url()), server)
 
 

@@ -17,7 +17,6 @@ connects at import.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from shopdb.errors import PoolTimeout, ShopError, translate
 if TYPE_CHECKING:
     import psycopg
     from psycopg.rows import TupleRow
+    from sqlalchemy.pool import PoolProxiedConnection
 
     from shopdb.embedded import EmbeddedServer
 
@@ -86,7 +86,6 @@ class Pool:
         self.settings = settings
         self.target = target
         self._sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
-        self._recover_lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -159,13 +158,13 @@ class Pool:
             )
         return translate(exc)
 
-    def _recover(self, broken_pool: object) -> None:
-        # After one dead connection the others idle in the pool died with it
-        # (a restart, a failover): start a fresh pool instead of handing them
-        # out one failure at a time. Only the first thread to notice does it.
-        with self._recover_lock:
-            if self._base.pool is broken_pool:
-                self._base.dispose(close=True)
+    def _recover(self, broken: PoolProxiedConnection) -> None:
+        # After one dead connection the others in the pool most likely died
+        # with it (a restart, a failover): close this one, and mark every
+        # connection opened before now to be replaced at its next checkout,
+        # instead of handing them out one failure at a time. This is what
+        # SQLAlchemy's own Connection does on a disconnect (Pool._invalidate).
+        self._base.pool._invalidate(broken)
 
     def status(self) -> PoolStatus:
         """How many connections are open, idle and in use right now."""
@@ -195,14 +194,13 @@ class RawConnection:
     call's path, and this costs a microsecond less.
     """
 
-    __slots__ = ("_conn", "_fairy", "_pool", "_source")
+    __slots__ = ("_conn", "_fairy", "_pool")
 
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
 
     def __enter__(self) -> psycopg.Connection[TupleRow]:
         base = self._pool._base
-        self._source = base.pool
         try:
             self._fairy = base.raw_connection()
         except _db_errors() as exc:
@@ -216,8 +214,7 @@ class RawConnection:
     def __exit__(self, *exc_info: object) -> None:
         conn, fairy = self._conn, self._fairy
         if conn.closed or conn.broken:
-            fairy.invalidate()
-            self._pool._recover(self._source)
+            self._pool._recover(fairy)
         elif conn.info.transaction_status != _IDLE:
             conn.rollback()  # a transaction left open by the caller
         fairy.close()
@@ -267,7 +264,7 @@ def make_engine(target: Target, settings: Settings) -> Engine:
         connect_args={
             "connect_timeout": int(settings.connect_timeout),
             "application_name": "shopdb",
-            "options": " ".join(options),
+            **({"options": " ".join(options)} if settings.startup_options else {}),
             # None disables server-side prepared statements (PgBouncer < 1.21).
             "prepare_threshold": 5 if settings.prepared_statements else None,
         },

@@ -85,12 +85,16 @@ class EmbeddedServer:
         )
 
 
-def start_embedded(directory: Path | str, *, announce: bool = True) -> EmbeddedServer:
+def start_embedded(
+    directory: Path | str, *, announce: bool = True, durable: bool = True
+) -> EmbeddedServer:
     """Start (or join) the embedded server kept in ``directory`` and return it.
 
     Creates the directory and the ``shopdb`` database on first use. Says so in
-    one line on stderr when ``announce`` is true. Raises
-    :class:`~shopdb.errors.ConnectionFailed` when the server cannot start.
+    one line on stderr when ``announce`` is true. ``durable`` (the default)
+    keeps ``fsync``, ``synchronous_commit`` and ``full_page_writes`` on, so an
+    acknowledged commit survives a crash; False turns them off for speed.
+    Raises :class:`~shopdb.errors.ConnectionFailed` when the server cannot start.
     """
     root = Path(directory).expanduser().resolve()
     if root in _servers:
@@ -105,6 +109,7 @@ def start_embedded(directory: Path | str, *, announce: bool = True) -> EmbeddedS
         ) from exc
     server = EmbeddedServer(root, handle)
     _ensure_database(server)
+    _set_durability(server, durable)
     _servers[root] = server
     if announce:
         print(
@@ -144,6 +149,25 @@ def _ensure_database(server: EmbeddedServer) -> None:
             if time.monotonic() > deadline:
                 raise ConnectionFailed(f"the embedded PostgreSQL did not accept us: {exc}") from exc
             time.sleep(0.1)
+
+
+_DURABILITY = ("fsync", "synchronous_commit", "full_page_writes")
+
+
+def _set_durability(server: EmbeddedServer, durable: bool) -> None:
+    """Make the server's crash-safety settings match ``durable`` (persisted, then reloaded)."""
+    import psycopg
+
+    wanted = "on" if durable else "off"
+    with psycopg.connect(server.url("postgres"), autocommit=True) as conn:
+        changed = False
+        for name in _DURABILITY:
+            row = conn.execute(f"SHOW {name}").fetchone()
+            if row is None or row[0] != wanted:
+                conn.execute(f"ALTER SYSTEM SET {name} = {wanted}")
+                changed = True
+        if changed:
+            conn.execute("SELECT pg_reload_conf()")
 
 
 def _shown(path: Path) -> str:

@@ -20,9 +20,17 @@ if TYPE_CHECKING:
 Examples:
   shopdb setup
   DATABASE_URL=postgres://postgres@127.0.0.1/shop shopdb setup
+  SHOPDB_APP_ROLE_PASSWORD=... shopdb setup --app-role shop_app
 """
 )
-def setup() -> None:
+@click.option(
+    "--app-role",
+    metavar="NAME",
+    help="Also create (or update) a login role that may read and write shopdb's tables "
+    "but not create, alter or drop anything. Its password comes from "
+    "SHOPDB_APP_ROLE_PASSWORD, or is asked for on a terminal.",
+)
+def setup(app_role: str | None) -> None:
     """Create the database if the server says it does not exist, then apply
     every pending migration (also on later runs)."""
     from shopdb.admin import create_database
@@ -37,6 +45,35 @@ def setup() -> None:
         create_database(target, st.settings())
         click.echo(f"created database {target.database}")
     apply_pending(st.migrator())
+    if app_role is not None:
+        _app_role(app_role)
+
+
+def _app_role(role: str) -> None:
+    import os
+    import sys
+
+    from shopdb.admin import grant_app_role
+
+    st = state()
+    password = os.environ.get("SHOPDB_APP_ROLE_PASSWORD")
+    if password is None and sys.stdin.isatty():
+        password = (
+            click.prompt(
+                f"password for {role} (empty: none)",
+                hide_input=True,
+                confirmation_prompt=True,
+                default="",
+                show_default=False,
+            )
+            or None
+        )
+    grant_app_role(st.target(), st.settings(), role, password)
+    login = st.target().url.set(username=role, password="***" if password else None)
+    click.echo(
+        f"app role {role} may read and write shopdb's tables, and change no schema; "
+        f"connect as {login.set(drivername='postgresql').render_as_string(hide_password=False)}"
+    )
 
 
 @click.command(

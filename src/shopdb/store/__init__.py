@@ -71,13 +71,18 @@ class Store:
         self._runner: PooledRunner | BoundRunner = PooledRunner(pool, retries)
 
     @classmethod
-    def bound(cls, conn: Conn, *, prepare: bool = True) -> Store:
+    def bound(cls, conn: Conn, *, prepare: bool | None = None) -> Store:
         """A Store whose every call runs on ``conn``, inside its open transaction.
 
         Each call runs in a savepoint, so a refused call leaves the caller's
         transaction usable. The caller commits or rolls back. Not thread-safe.
+        ``prepare`` defaults to what the connection was opened with: a pool
+        with ``prepared_statements`` off opens them with ``prepare_threshold``
+        None (for PgBouncer).
         """
         store = cls.__new__(cls)
+        if prepare is None:
+            prepare = conn.prepare_threshold is not None
         store._runner = BoundRunner(conn, prepare)
         return store
 

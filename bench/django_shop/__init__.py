@@ -1,0 +1,1 @@
+"""A Django app over shopdb's tables (``managed = False``), for the benchmark."""

@@ -1,0 +1,181 @@
+"""``make bench``: every implementation, every operation, concurrency 1 and 8, one run.
+
+Prints a table of ops/s, p50 and p99 latency and each implementation's ratio
+to raw psycopg, and with ``--write-docs`` puts it into docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+from bench import workload
+from bench.peers import pgbench_shop
+from bench.workload import Calls, Result, measure
+
+IMPLEMENTATIONS = ("psycopg", "store", "orm", "django", "pgbench")
+BASELINE = "raw psycopg"
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def _shop(kind: str, url: str, pool_size: int) -> object:
+    if kind == "psycopg":
+        from bench.peers.psycopg_shop import PsycopgShop
+
+        return PsycopgShop(url, pool_size)
+    if kind == "store":
+        from bench.peers.store_shop import StoreShop
+
+        return StoreShop(url, pool_size)
+    if kind == "orm":
+        from bench.peers.orm_shop import OrmShop
+
+        return OrmShop(url, pool_size)
+    from bench.peers.django_shop import DjangoShop
+
+    return DjangoShop(url, pool_size)
+
+
+def database_for(name: str) -> str:
+    """A fresh, migrated scratch database ``name`` on BENCH_DATABASE_URL's server
+    (else DATABASE_URL's, else the embedded one); returns its URL."""
+    from shopdb.admin import create_database, drop_database
+    from shopdb.config import load_settings
+    from shopdb.connect import Target, libpq_url, resolve_target
+    from shopdb.migrate import Migrator
+
+    settings = load_settings()
+    base = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    server = resolve_target(base, settings, announce=True)
+    target = Target(server.url.set(database=name), server.embedded)
+    drop_database(target, settings)
+    create_database(target, settings)
+    Migrator(target, settings).run()
+    return libpq_url(target.url)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds measured per run")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds unrecorded per run")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--only", nargs="+", choices=IMPLEMENTATIONS, default=list(IMPLEMENTATIONS))
+    parser.add_argument(
+        "--operations", nargs="+", choices=workload.OPERATIONS, default=list(workload.OPERATIONS)
+    )
+    parser.add_argument("--database", default="shopdb_bench")
+    parser.add_argument(
+        "--write-docs", action="store_true", help="put the table into docs/performance.md"
+    )
+    args = parser.parse_args()
+
+    url = database_for(args.database)
+    results: list[Result] = []
+    for kind in args.only:
+        print(f"== {kind}", file=sys.stderr)
+        workload.rebuild(url)
+        if kind == "pgbench":
+            for op in (o for o in args.operations if o in pgbench_shop.OPERATIONS):
+                for threads in args.threads:
+                    results.append(pgbench_shop.run(url, op, threads, args.duration))
+                    _progress(results[-1])
+            continue
+        shop = _shop(kind, url, max(args.threads))
+        calls = Calls()
+        try:
+            for op in args.operations:
+                for threads in args.threads:
+                    results.append(
+                        measure(
+                            shop, calls, op, threads, warmup=args.warmup, duration=args.duration
+                        )
+                    )
+                    _progress(results[-1])
+        finally:
+            shop.close()  # type: ignore[attr-defined]
+    table = render(results, args.threads, args.operations)
+    print(table)
+    if args.write_docs:
+        _write_docs(table, url, args)
+
+
+def _progress(r: Result) -> None:
+    errors = f"  errors {dict(r.errors)}" if r.errors else ""
+    print(
+        f"   {r.implementation:<24} {r.operation:<14} c={r.threads:<2} {r.rate:>9.0f} ops/s"
+        f"  p50 {r.percentile(0.5):6.3f} ms  p99 {r.percentile(0.99):6.3f} ms{errors}",
+        file=sys.stderr,
+    )
+
+
+def render(results: list[Result], threads: list[int], operations: list[str]) -> str:
+    """A Markdown table, grouped by operation and concurrency, with ratios to raw psycopg."""
+    lines = [
+        "| operation | threads | implementation | ops/s | p50 ms | p99 ms "
+        "| vs raw psycopg | errors |",
+        "|---|---:|---|---:|---:|---:|---:|---|",
+    ]
+    for op in operations:
+        for n in threads:
+            group = [r for r in results if r.operation == op and r.threads == n]
+            base = next((r.rate for r in group if r.implementation == BASELINE), None)
+            for r in group:
+                ratio = f"{r.rate / base:.2f}x" if base else "-"
+                errors = ", ".join(f"{k} {v}" for k, v in r.errors.items()) or ""
+                lines.append(
+                    f"| {op} | {n} | {r.implementation} | {r.rate:,.0f} | "
+                    f"{r.percentile(0.5):.3f} | {r.percentile(0.99):.3f} | {ratio} | {errors} |"
+                )
+    return "\n".join(lines)
+
+
+def environment(url: str) -> str:
+    """The machine and versions the table was measured on."""
+    import django
+    import psycopg as pg
+    import sqlalchemy
+
+    with psycopg.connect(url) as conn:
+        server = conn.execute("SHOW server_version").fetchone()
+    cpu = "?"
+    with contextlib.suppress(OSError, StopIteration):
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    return (
+        f"- machine: {platform.machine()}, {os.cpu_count()} cores ({cpu}), {platform.system()}\n"
+        f"- PostgreSQL {server[0] if server else '?'}; Python {platform.python_version()}; "
+        f"psycopg {pg.__version__}; SQLAlchemy {sqlalchemy.__version__}; "
+        f"Django {django.__version__}\n"
+        f"- measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+    )
+
+
+def _write_docs(table: str, url: str, args: argparse.Namespace) -> None:
+    text = DOCS.read_text()
+    command = (
+        "make bench"
+        if sys.argv[1:] == ["--write-docs"]
+        else "python -m bench.run " + " ".join(sys.argv[1:])
+    )
+    block = (
+        f"{START}\n{environment(url)}\n- command: `{command}` "
+        f"({args.duration:g} s measured after {args.warmup:g} s warm-up per cell)\n\n{table}\n{END}"
+    )
+    before, rest = text.split(START, 1)
+    after = rest.split(END, 1)[1]
+    DOCS.write_text(before + block + after)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,278 @@
+"""``make soak``: the mixed workload for minutes, and proof that nothing was lost.
+
+32 threads share a pool of 10 connections and run the mix (50% get, 20%
+list, 15% add_to_cart, 10% get_cart, 5% checkout) on carts of their own. A
+ledger keeps every unit each successful checkout sold; at the end the
+database must agree: stock removed equals units sold, no negative stock,
+no zero-quantity or duplicate line, no two users equal up to case. A
+checkout cut off by a fault (``DatabaseUnavailable``) is settled afterwards
+by looking at its cart: emptied means it committed.
+
+The fault tests in ``tests/test_faults.py`` run the same workload while they
+restart or cut off the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from shopdb import Store
+from shopdb.errors import DatabaseUnavailable, InsufficientInventory
+from shopdb.schemas import CartView
+
+MIX = (
+    ("get_product", 50),
+    ("list_products", 20),
+    ("add_to_cart", 15),
+    ("get_cart", 10),
+    ("checkout", 5),
+)
+#: Business answers, not failures: a product ran out.
+EXPECTED = (InsufficientInventory,)
+
+
+@dataclass
+class Ledger:
+    """What the workload did, as far as its callers were told."""
+
+    sold: Counter[int] = field(default_factory=Counter)
+    ops: Counter[str] = field(default_factory=Counter)
+    refused: Counter[str] = field(default_factory=Counter)
+    unavailable: int = 0
+    unexpected: list[str] = field(default_factory=list)
+    #: Checkouts cut off by a fault: (cart id, what the cart held just before).
+    unsettled: list[tuple[int, CartView]] = field(default_factory=list)
+    successes_after: dict[str, float] = field(default_factory=dict)
+    #: Set by a fault test when the server is back; the first success after it is noted.
+    back_at: float | None = None
+    recovered_at: float | None = None
+    last_unavailable: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+
+@dataclass
+class Catalog:
+    """The products the workload shops from, and their stock at the start."""
+
+    user_id: int
+    stock: dict[int, int]
+
+
+def prepare(store: Store, products: int = 200, stock: int = 100_000) -> Catalog:
+    """A user and ``products`` products with ``stock`` units each."""
+    user = store.create_user(
+        f"soak{os.getpid()}", f"soak{os.getpid()}@example.com", "soak-password"
+    )
+    made = {store.create_product(f"Soak {i}", "1.25", stock).id: stock for i in range(products)}
+    return Catalog(user.id, made)
+
+
+def run_mixed(
+    store: Store, catalog: Catalog, ledger: Ledger, *, threads: int, until: float, seed: int = 0
+) -> None:
+    """Run the mix on ``threads`` threads until ``time.monotonic()`` reaches ``until``."""
+    workers = [
+        threading.Thread(target=_worker, args=(store, catalog, ledger, until, seed * 1000 + i))
+        for i in range(threads)
+    ]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+
+
+def _worker(store: Store, catalog: Catalog, ledger: Ledger, until: float, seed: int) -> None:
+    rng = random.Random(seed)
+    ids = list(catalog.stock)
+    names = [n for n, _ in MIX]
+    weights = [w for _, w in MIX]
+    cart: int | None = None
+    while time.monotonic() < until:
+        op = rng.choices(names, weights)[0]
+        try:
+            if cart is None:
+                cart = store.create_cart(catalog.user_id).id
+            if op == "get_product":
+                store.get_product(rng.choice(ids))
+            elif op == "list_products":
+                store.list_products(after_id=rng.randint(0, max(ids)), limit=20)
+            elif op == "add_to_cart":
+                store.add_to_cart(cart, rng.choice(ids), rng.randint(1, 3))
+            elif op == "get_cart":
+                store.get_cart(cart)
+            else:
+                cart = _checkout(store, ledger, cart)
+            now = time.monotonic()
+            with ledger.lock:
+                ledger.ops[op] += 1
+                ledger.successes_after[op] = now
+                if (
+                    ledger.back_at is not None
+                    and ledger.recovered_at is None
+                    and now > ledger.back_at
+                ):
+                    ledger.recovered_at = now
+        except DatabaseUnavailable:
+            with ledger.lock:
+                ledger.unavailable += 1
+                ledger.last_unavailable = time.monotonic()
+            if op == "checkout":
+                cart = None  # left as the fault left it, for settle() to judge
+            time.sleep(0.01)
+        except EXPECTED as exc:
+            with ledger.lock:
+                ledger.refused[type(exc).__name__] += 1
+        except Exception as exc:  # anything else is a bug: collected, reported, failed on
+            with ledger.lock:
+                ledger.unexpected.append(f"{op}: {type(exc).__name__}: {exc}")
+
+
+def _checkout(store: Store, ledger: Ledger, cart: int) -> int | None:
+    """Check the cart out and book what it sold; return the cart to use next."""
+    view = store.get_cart(cart)  # what the cart holds; only this thread changes it
+    if not view.items:
+        return cart
+    try:
+        receipt = store.checkout(cart)
+    except DatabaseUnavailable:
+        with ledger.lock:
+            ledger.unsettled.append((cart, view))
+        raise
+    with ledger.lock:
+        for line in receipt.items:
+            ledger.sold[line.product_id] += line.quantity
+    return None  # a fresh cart for the next round
+
+
+def settle(store: Store, ledger: Ledger) -> None:
+    """Book the checkouts a fault cut off whose carts were emptied: they committed."""
+    for cart, view in ledger.unsettled:
+        if not store.get_cart(cart).items:
+            for line in view.items:
+                ledger.sold[line.product_id] += line.quantity
+    ledger.unsettled.clear()
+
+
+def violations(store: Store, catalog: Catalog, ledger: Ledger, url: str) -> list[str]:
+    """Every way the database disagrees with the ledger or breaks an invariant."""
+    import psycopg
+
+    problems = []
+    with psycopg.connect(url) as conn:
+        checks = {
+            "negative stock": "SELECT count(*) FROM products WHERE inventory_count < 0",
+            "zero-quantity lines": "SELECT count(*) FROM cart_items WHERE quantity <= 0",
+            "duplicate lines": "SELECT count(*) FROM (SELECT 1 FROM cart_items "
+            "GROUP BY cart_id, product_id HAVING count(*) > 1) d",
+            "users equal up to case": "SELECT count(*) FROM (SELECT 1 FROM users "
+            "GROUP BY lower(username) HAVING count(*) > 1 UNION ALL SELECT 1 FROM users "
+            "GROUP BY lower(email) HAVING count(*) > 1) d",
+        }
+        for name, query in checks.items():
+            row = conn.execute(query).fetchone()
+            if row and row[0]:
+                problems.append(f"{row[0]} {name}")
+        stock: dict[int, int] = dict(
+            conn.execute(
+                "SELECT id, inventory_count FROM products WHERE id = ANY(%s)",
+                (list(catalog.stock),),
+            ).fetchall()
+        )
+    for product, start in catalog.stock.items():
+        removed = start - stock[product]
+        if removed != ledger.sold[product]:
+            problems.append(f"product {product}: {removed} removed, {ledger.sold[product]} sold")
+    return problems
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--minutes", type=float, default=5.0)
+    parser.add_argument("--threads", type=int, default=32)
+    parser.add_argument("--pool-size", type=int, default=10)
+    parser.add_argument("--write-docs", action="store_true")
+    args = parser.parse_args()
+
+    from bench.run import database_for
+    from shopdb.config import load_settings
+    from shopdb.connect import libpq_url
+    from shopdb.db import establish_connection_pool
+
+    url = database_for("shopdb_soak")
+    settings = load_settings(pool_size=args.pool_size, max_overflow=0, pool_timeout=60)
+    pool = establish_connection_pool(url, settings=settings, announce=False)
+    store = Store(pool)
+    catalog = prepare(store)
+    ledger = Ledger()
+    process = psutil.Process()
+    samples: list[tuple[float, float]] = []
+    started = time.monotonic()
+    until = started + args.minutes * 60
+    runner = threading.Thread(
+        target=run_mixed,
+        args=(store, catalog, ledger),
+        kwargs={"threads": args.threads, "until": until},
+    )
+    runner.start()
+    while runner.is_alive():
+        samples.append((time.monotonic() - started, process.memory_info().rss / 2**20))
+        runner.join(timeout=10)
+    settle(store, ledger)
+    problems = violations(store, catalog, ledger, libpq_url(pool.target.url))
+    total = sum(ledger.ops.values())
+    report = _report(args, ledger, total, time.monotonic() - started, samples, problems, pool)
+    print(report)
+    if args.write_docs:
+        _write_docs(report)
+    pool.close()
+    if problems or ledger.unexpected:
+        sys.exit(1)
+
+
+def _report(
+    args: argparse.Namespace,
+    ledger: Ledger,
+    total: int,
+    seconds: float,
+    samples: list[tuple[float, float]],
+    problems: list[str],
+    pool: object,
+) -> str:
+    settled = [rss for t, rss in samples if t >= 30] or [rss for _, rss in samples]
+    lines = [
+        f"- run: {args.minutes:g} min, {args.threads} threads on a pool of {args.pool_size}, "
+        f"measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        f"- operations: {total:,} ({total / seconds:,.0f}/s): "
+        + ", ".join(f"{k} {v:,}" for k, v in sorted(ledger.ops.items())),
+        f"- refused as business answers: {dict(ledger.refused) or 'none'}",
+        f"- unexpected errors: {len(ledger.unexpected)}"
+        + (f" (first: {ledger.unexpected[0]})" if ledger.unexpected else ""),
+        f"- units sold: {sum(ledger.sold.values()):,}; invariants: "
+        + ("; ".join(problems) if problems else "all hold (stock removed = units sold)"),
+        f"- memory (RSS) after 30 s: {min(settled):.1f} MiB min, {max(settled):.1f} MiB max, "
+        f"{settled[-1]:.1f} MiB at the end",
+        f"- pool at the end: {pool.status()}",  # type: ignore[attr-defined]
+    ]
+    return "\n".join(lines)
+
+
+def _write_docs(report: str) -> None:
+    docs = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
+    text = docs.read_text()
+    start, end = "<!-- soak:start -->", "<!-- soak:end -->"
+    before, rest = text.split(start, 1)
+    docs.write_text(before + start + "\n" + report + "\n" + end + rest.split(end, 1)[1])
+
+
+if __name__ == "__main__":
+    main()
