@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.shopdb-installed
 
-.PHONY: run test lint typecheck pytest install clean
+.PHONY: run test lint typecheck pytest install clean bench soak
 
 install: $(STAMP)
 
@@ -33,6 +33,14 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+## bench: every implementation side by side; writes the table into docs/performance.md
+bench: $(STAMP)
+	$(BIN)/python -m bench.run --write-docs
+
+## soak: the mixed workload for 5 minutes on 32 threads; writes docs/reliability.md
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak --write-docs
 
 clean:
 	rm -rf $(VENV) .shopdb .mypy_cache .ruff_cache

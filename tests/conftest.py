@@ -35,7 +35,8 @@ def committed_pool(shopdb_server: DatabaseFactory) -> Iterator[Pool]:
     target = shopdb_server.create("shopdb_committed")
     settings = shopdb_server.settings(pool_size=20, pool_timeout=60)
     Migrator(target, settings).run()
-    pool = Pool(make_engine(target, settings), settings, target)
+    route = shopdb_server.pooled_target(target.database)
+    pool = Pool(make_engine(route, settings), settings, route)
     yield pool
     pool.close()
     shopdb_server.drop(target.database)

@@ -8,7 +8,10 @@ when the code under test commits or rolls back itself (SQLAlchemy's
 
 The server is the embedded one, started in a temporary directory, unless
 ``SHOPDB_TEST_DATABASE_URL`` names a server where the test user may create
-databases (its database part is only used to connect).
+databases (its database part is only used to connect). Databases are created
+and migrated directly on that server; ``SHOPDB_TEST_POOL_URL``, if set, sends
+the pools' connections another way to the same server (through PgBouncer,
+say), with the database part replaced by the test database.
 
 Fixtures:
 
@@ -44,6 +47,8 @@ if TYPE_CHECKING:
 
 #: The environment variable naming an external server for tests.
 TEST_URL_VARIABLE = "SHOPDB_TEST_DATABASE_URL"
+#: The environment variable naming another route to it for the pools (PgBouncer).
+POOL_URL_VARIABLE = "SHOPDB_TEST_POOL_URL"
 
 
 class DatabaseFactory:
@@ -54,6 +59,8 @@ class DatabaseFactory:
 
         self.server_url = parse_database_url(server_url)
         self.embedded = embedded
+        pool_url = os.environ.get(POOL_URL_VARIABLE)
+        self.pool_url = parse_database_url(pool_url) if pool_url else None
         self._created: list[str] = []
 
     def settings(self, **overrides: object) -> Settings:
@@ -75,6 +82,14 @@ class DatabaseFactory:
         from shopdb.connect import Target
 
         return Target(self.server_url.set(database=database), self.embedded)
+
+    def pooled_target(self, database: str) -> Target:
+        """Where pools reach ``database``: through ``SHOPDB_TEST_POOL_URL`` if set."""
+        from shopdb.connect import Target
+
+        if self.pool_url is None:
+            return self.target(database)
+        return Target(self.pool_url.set(database=database))
 
     def create(self, prefix: str = "shopdb_test") -> Target:
         """A new, empty database; dropped by :meth:`drop_all`."""
@@ -136,7 +151,8 @@ def shopdb_pool(shopdb_server: DatabaseFactory, shopdb_target: Target) -> Iterat
     from shopdb.db import Pool, make_engine
 
     settings = shopdb_server.settings()
-    pool = Pool(make_engine(shopdb_target, settings), settings, shopdb_target)
+    route = shopdb_server.pooled_target(shopdb_target.database)
+    pool = Pool(make_engine(route, settings), settings, route)
     yield pool
     pool.close()
 
