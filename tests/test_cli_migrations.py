@@ -276,6 +276,9 @@ COMMANDS = [
     ["database", "reset"],
     ["database", "drop"],
     ["database", "url"],
+    ["import"],
+    ["import", "products"],
+    ["seed"],
 ]
 
 
@@ -291,3 +294,25 @@ def test_usage_errors_exit_2() -> None:
     assert result.returncode == 2
     result = run_cli("migration", "revert", "-n", "0")
     assert result.returncode == 2
+
+
+def test_commands_that_need_no_database_load_neither_sqlalchemy_nor_psycopg() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from shopdb.cli import cli\n"
+        "for args in (['--help'], ['migration', 'run', '--help'], ['import', 'products', '--help'],"
+        " ['seed', '--help'], ['database', 'reset', '--help']):\n"
+        "    assert CliRunner().invoke(cli, args).exit_code == 0, args\n"
+        "heavy = sorted(m for m in ('sqlalchemy', 'psycopg', 'pydantic', 'alembic') "
+        "if m in sys.modules)\n"
+        "print(heavy)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

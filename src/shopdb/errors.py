@@ -15,8 +15,10 @@ and the problem; they never contain a password.
     │   ├── DatabaseMissing
     │   └── PermissionDenied
     ├── InvalidInput                a field's value is refused (field, reason)
-    │   └── NotFound                no row with that id
+    │   ├── NotFound                no row with that id
+    │   └── ImportFailed            a file to import has bad rows (problems); nothing imported
     ├── AlreadyExists               a unique field is taken (field)
+    ├── DatabaseNotEmpty            seeding wants empty tables, and some hold rows
     ├── InsufficientInventory       checkout or add_to_cart wants more than stock
     ├── ConcurrencyConflict         deadlock/serialization failure after retries: retryable
     ├── QueryTimeout                statement_timeout or lock_timeout ran out: retryable
@@ -92,6 +94,36 @@ class NotFound(InvalidInput):
         self.key = key
 
 
+@dataclass(frozen=True)
+class RowProblem:
+    """One thing wrong in a file to import: where (1-based line, field if known) and why."""
+
+    line: int
+    field: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}"
+        return f"{where}: {self.field}: {self.reason}" if self.field else f"{where}: {self.reason}"
+
+
+class ImportFailed(InvalidInput):
+    """A file to import has bad rows, so nothing from it was imported.
+
+    ``problems`` holds the first problems in file order (at most
+    ``shopdb.bulk.MAX_PROBLEMS``); ``count`` is how many there were in all.
+    """
+
+    def __init__(self, problems: Sequence[RowProblem], count: int | None = None) -> None:
+        self.problems = tuple(problems)
+        self.count = len(self.problems) if count is None else count
+        first = self.problems[0]
+        super().__init__(first.field or "file", first.reason)
+        more = self.count - 1
+        also = f" (and {more} more problem{'s' if more != 1 else ''})" if more else ""
+        self.args = (f"{first}{also}; nothing was imported",)
+
+
 class AlreadyExists(ShopError):
     """A value that must be unique is taken; ``field`` names it."""
 
@@ -121,6 +153,18 @@ class InsufficientInventory(ShopError):
         )
         super().__init__(f"insufficient inventory: {listed}")
         self.shortages = tuple(shortages)
+
+
+class DatabaseNotEmpty(ShopError):
+    """Seeding fills an empty database only, and ``tables`` already hold rows."""
+
+    def __init__(self, tables: Sequence[str]) -> None:
+        self.tables = tuple(tables)
+        verb = "holds" if len(self.tables) == 1 else "hold"
+        super().__init__(
+            f"the database is not empty ({', '.join(self.tables)} already {verb} rows); "
+            "seed fills an empty database: run `shopdb database reset --yes` first"
+        )
 
 
 class ConcurrencyConflict(ShopError):

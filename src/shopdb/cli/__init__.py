@@ -72,10 +72,11 @@ def cli(ctx: click.Context, database_url: str | None, migrations_dir: str | None
 
 
 def _register() -> None:
-    from shopdb.cli import database_commands, migration_commands
+    from shopdb.cli import data_commands, database_commands, migration_commands
 
     migration_commands.register(cli)
     database_commands.register(cli)
+    data_commands.register(cli)
 
 
 _register()

@@ -1,0 +1,144 @@
+"""Checks of one value against the rules the database enforces on products.
+
+Each returns None for a valid value, else the reason, ready for a
+:class:`~shopdb.errors.RowProblem`. CSV values are text; JSON values are
+whatever ``json.loads`` made of them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from decimal import Decimal
+
+from shopdb.limits import INT_MAX, PRODUCT_NAME_MAX
+
+# NUMERIC's limits: digits before and after the decimal point.
+_NUMERIC_WEIGHT_MAX = 131072
+_NUMERIC_SCALE_MAX = 16383
+
+# What PostgreSQL's numeric_in and int4in accept, ASCII only.
+_NUMBER = re.compile(r"\s*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*", re.ASCII)
+_INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*", re.ASCII)
+_NOT_FINITE = frozenset({"nan", "snan", "inf", "infinity"})
+
+
+def show(value: str) -> str:
+    return repr(value) if len(value) <= 40 else repr(value[:40]) + "..."
+
+
+def text_problem(value: str) -> str | None:
+    if "\x00" in value:
+        return "must not contain the NUL character"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "must be valid UTF-8 text"
+    return None
+
+
+def name_problem(value: str) -> str | None:
+    if not value:
+        return "must not be empty"
+    problem = text_problem(value)
+    if problem:
+        return problem
+    if len(value) > PRODUCT_NAME_MAX:
+        return f"must be at most {PRODUCT_NAME_MAX} characters (it has {len(value)})"
+    if not value.strip():
+        return "must not be blank"
+    return None
+
+
+def price_problem(value: str) -> str | None:
+    if not value.strip():
+        return "must not be empty"
+    if not _NUMBER.fullmatch(value):
+        if value.strip().lstrip("+-").lower() in _NOT_FINITE:
+            return f"must be a finite number: {show(value)}"
+        return f"is not a number: {show(value)}"
+    return amount_problem(Decimal(value.strip()), value)
+
+
+def amount_problem(amount: Decimal, shown: str) -> str | None:
+    if not amount.is_finite():
+        return f"must be a finite number: {show(shown)}"
+    if amount < 0:
+        return f"must be at least 0: {show(shown)}"
+    exponent = amount.as_tuple().exponent
+    if (isinstance(exponent, int) and exponent < -_NUMERIC_SCALE_MAX) or (
+        amount and amount.adjusted() >= _NUMERIC_WEIGHT_MAX
+    ):
+        return (
+            f"is out of range (at most {_NUMERIC_WEIGHT_MAX} digits before the point "
+            f"and {_NUMERIC_SCALE_MAX} after): {show(shown)}"
+        )
+    return None
+
+
+def count_problem(value: str) -> str | None:
+    if not value.strip():
+        return "must not be empty"
+    if not _INTEGER.fullmatch(value):
+        return f"must be a whole number: {show(value)}"
+    digits = value.strip().lstrip("+-").lstrip("0")
+    if value.strip().startswith("-") and digits:
+        return f"must be at least 0: {show(value)}"
+    if len(digits) > len(str(INT_MAX)):
+        return f"must be at most {INT_MAX}: {show(value)}"
+    return range_problem(int(digits or "0"), value)
+
+
+def range_problem(count: int, shown: str) -> str | None:
+    if count < 0:
+        return f"must be at least 0: {show(shown)}"
+    if count > INT_MAX:
+        return f"must be at most {INT_MAX}: {show(shown)}"
+    return None
+
+
+def json_name_problem(value: object) -> str | None:
+    """``name`` as a JSON value."""
+    return name_problem(value) if isinstance(value, str) else "must be a string"
+
+
+def json_description_problem(value: object) -> str | None:
+    """``description`` as a JSON value: a string or null."""
+    if value is None:
+        return None
+    return text_problem(value) if isinstance(value, str) else "must be a string or null"
+
+
+def json_price_problem(value: object) -> str | None:
+    """``price`` as a JSON value: a number or a numeric string."""
+    if isinstance(value, str):
+        return price_problem(value)
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        return 'must be a number or a string such as "19.99"'
+    return amount_problem(Decimal(value), str(value))
+
+
+def json_count_problem(value: object) -> str | None:
+    """``inventory_count`` as a JSON value: an integer, never a string."""
+    if isinstance(value, str):
+        return f"must be a JSON integer, not a string: {show(value)}"
+    if isinstance(value, bool) or not isinstance(value, int):
+        shown = str(value) if isinstance(value, Decimal) else json.dumps(value, default=str)
+        return f"must be a whole number: {show(shown)}"
+    return range_problem(value, str(value))
+
+
+CSV_CHECKS: dict[str, Callable[[str], str | None]] = {
+    "name": name_problem,
+    "description": text_problem,
+    "price": price_problem,
+    "inventory_count": count_problem,
+}
+JSON_CHECKS: dict[str, Callable[[object], str | None]] = {
+    "name": json_name_problem,
+    "description": json_description_problem,
+    "price": json_price_problem,
+    "inventory_count": json_count_problem,
+}
