@@ -64,8 +64,15 @@ def database_for(name: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--duration", type=float, default=3.0, help="seconds measured per run")
-    parser.add_argument("--warmup", type=float, default=1.0, help="seconds unrecorded per run")
+    parser.add_argument("--duration", type=float, default=2.0, help="seconds measured per cell")
+    parser.add_argument("--warmup", type=float, default=0.5, help="seconds unrecorded per cell")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds over every implementation, in alternating order; each cell reports "
+        "the median round",
+    )
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--only", nargs="+", choices=IMPLEMENTATIONS, default=list(IMPLEMENTATIONS))
     parser.add_argument(
@@ -105,6 +112,40 @@ def main() -> None:
     print(table)
     if args.write_docs:
         _write_docs(table, url, args)
+
+
+def _one(kind: str, url: str, args: argparse.Namespace) -> list[Result]:
+    """Every cell of one implementation, on a freshly rebuilt dataset."""
+    print(f"== {kind}", file=sys.stderr)
+    workload.rebuild(url)
+    results: list[Result] = []
+    if kind == "pgbench":
+        for op in (o for o in args.operations if o in pgbench_shop.OPERATIONS):
+            for threads in args.threads:
+                results.append(pgbench_shop.run(url, op, threads, args.duration))
+                _progress(results[-1])
+        return results
+    shop = _shop(kind, url, max(args.threads))
+    calls = Calls()
+    try:
+        for op in args.operations:
+            for threads in args.threads:
+                results.append(
+                    measure(shop, calls, op, threads, warmup=args.warmup, duration=args.duration)
+                )
+                _progress(results[-1])
+    finally:
+        shop.close()  # type: ignore[attr-defined]
+    return results
+
+
+def _medians(rounds: list[list[Result]]) -> list[Result]:
+    """Per cell, the round with the median throughput (its own latencies)."""
+    cells: dict[tuple[str, str, int], list[Result]] = {}
+    for results in rounds:
+        for r in results:
+            cells.setdefault((r.implementation, r.operation, r.threads), []).append(r)
+    return [sorted(rs, key=lambda r: r.rate)[len(rs) // 2] for rs in cells.values()]
 
 
 def _progress(r: Result) -> None:
@@ -169,8 +210,9 @@ def _write_docs(table: str, url: str, args: argparse.Namespace) -> None:
         else "python -m bench.run " + " ".join(sys.argv[1:])
     )
     block = (
-        f"{START}\n{environment(url)}\n- command: `{command}` "
-        f"({args.duration:g} s measured after {args.warmup:g} s warm-up per cell)\n\n{table}\n{END}"
+        f"{START}\n{environment(url)}\n- command: `{command}` ({args.rounds} rounds; per cell "
+        f"{args.duration:g} s measured after {args.warmup:g} s of warm-up; the median round)"
+        f"\n\n{table}\n{END}"
     )
     before, rest = text.split(START, 1)
     after = rest.split(END, 1)[1]

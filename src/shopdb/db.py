@@ -256,6 +256,13 @@ def make_engine(target: Target, settings: Settings) -> Engine:
         target.url,
         # Connections rest in autocommit mode; see Pool.__init__.
         isolation_level="AUTOCOMMIT",
+        # No rollback at every checkin: a resting connection has no transaction
+        # (SQLAlchemy's Connection ends its own, RawConnection rolls back one
+        # left open), and that call cost ~13 us of CPU per Store operation.
+        pool_reset_on_return=None,
+        # The most recently used connection first: it is warm on both ends, and
+        # surplus connections stay idle long enough for pool_recycle to retire.
+        pool_use_lifo=True,
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
         pool_timeout=settings.pool_timeout,
