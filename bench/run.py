@@ -1,4 +1,4 @@
-"""``make bench``: every implementation, every operation, concurrency 1 and 8, one run.
+"""``make bench``: every implementation, every operation, concurrency 1 and 8, in one run.
 
 Prints a table of ops/s, p50 and p99 latency and each implementation's ratio
 to raw psycopg, and with ``--write-docs`` puts it into docs/performance.md.
@@ -64,14 +64,12 @@ def database_for(name: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--duration", type=float, default=2.0, help="seconds measured per cell")
-    parser.add_argument("--warmup", type=float, default=0.5, help="seconds unrecorded per cell")
     parser.add_argument(
-        "--rounds",
-        type=int,
-        default=3,
-        help="rounds over every implementation, in alternating order; each cell reports "
-        "the median round",
+        "--duration", type=float, default=0.5, help="seconds measured per slice (pgbench: >= 1)"
+    )
+    parser.add_argument("--warmup", type=float, default=0.1, help="seconds unrecorded per slice")
+    parser.add_argument(
+        "--rounds", type=int, default=6, help="slices per implementation in each cell"
     )
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--only", nargs="+", choices=IMPLEMENTATIONS, default=list(IMPLEMENTATIONS))
@@ -85,28 +83,15 @@ def main() -> None:
     args = parser.parse_args()
 
     url = database_for(args.database)
+    pool_size = max(args.threads)
+    shops = {kind: _shop(kind, url, pool_size) for kind in args.only if kind != "pgbench"}
     results: list[Result] = []
-    for kind in args.only:
-        print(f"== {kind}", file=sys.stderr)
-        workload.rebuild(url)
-        if kind == "pgbench":
-            for op in (o for o in args.operations if o in pgbench_shop.OPERATIONS):
-                for threads in args.threads:
-                    results.append(pgbench_shop.run(url, op, threads, args.duration))
-                    _progress(results[-1])
-            continue
-        shop = _shop(kind, url, max(args.threads))
-        calls = Calls()
-        try:
-            for op in args.operations:
-                for threads in args.threads:
-                    results.append(
-                        measure(
-                            shop, calls, op, threads, warmup=args.warmup, duration=args.duration
-                        )
-                    )
-                    _progress(results[-1])
-        finally:
+    try:
+        for op in args.operations:
+            for threads in args.threads:
+                results += _cell(url, shops, op, threads, args)
+    finally:
+        for shop in shops.values():
             shop.close()  # type: ignore[attr-defined]
     table = render(results, args.threads, args.operations)
     print(table)
@@ -114,38 +99,44 @@ def main() -> None:
         _write_docs(table, url, args)
 
 
-def _one(kind: str, url: str, args: argparse.Namespace) -> list[Result]:
-    """Every cell of one implementation, on a freshly rebuilt dataset."""
-    print(f"== {kind}", file=sys.stderr)
+def _cell(
+    url: str, shops: dict[str, object], op: str, threads: int, args: argparse.Namespace
+) -> list[Result]:
+    """One operation at one concurrency, every implementation, in interleaved slices.
+
+    The machine's speed drifts by tens of percent from one second to the
+    next (its neighbours), so each implementation runs in short slices taken
+    in turn, and its figures are the sum of its slices: every implementation
+    meets the same drift. The dataset is rebuilt before each cell, so all
+    start from the same state and then share the changes writes make.
+    """
     workload.rebuild(url)
-    results: list[Result] = []
-    if kind == "pgbench":
-        for op in (o for o in args.operations if o in pgbench_shop.OPERATIONS):
-            for threads in args.threads:
-                results.append(pgbench_shop.run(url, op, threads, args.duration))
-                _progress(results[-1])
-        return results
-    shop = _shop(kind, url, max(args.threads))
     calls = Calls()
-    try:
-        for op in args.operations:
-            for threads in args.threads:
-                results.append(
-                    measure(shop, calls, op, threads, warmup=args.warmup, duration=args.duration)
+    kinds = [k for k in args.only if k != "pgbench" or op in pgbench_shop.OPERATIONS]
+    merged: dict[str, Result] = {}
+    for number in range(args.rounds):
+        order = kinds[number % len(kinds) :] + kinds[: number % len(kinds)]
+        for kind in order:
+            if kind == "pgbench":
+                part = pgbench_shop.run(url, op, threads, max(1.0, args.duration))
+            else:
+                part = measure(
+                    shops[kind], calls, op, threads, warmup=args.warmup, duration=args.duration
                 )
-                _progress(results[-1])
-    finally:
-        shop.close()  # type: ignore[attr-defined]
-    return results
+            merged[kind] = _add(merged.get(kind), part)
+    for result in merged.values():
+        _progress(result)
+    return list(merged.values())
 
 
-def _medians(rounds: list[list[Result]]) -> list[Result]:
-    """Per cell, the round with the median throughput (its own latencies)."""
-    cells: dict[tuple[str, str, int], list[Result]] = {}
-    for results in rounds:
-        for r in results:
-            cells.setdefault((r.implementation, r.operation, r.threads), []).append(r)
-    return [sorted(rs, key=lambda r: r.rate)[len(rs) // 2] for rs in cells.values()]
+def _add(total: Result | None, part: Result) -> Result:
+    if total is None:
+        return part
+    total.ops += part.ops
+    total.seconds += part.seconds
+    total.latencies_ns.extend(part.latencies_ns)
+    total.errors.update(part.errors)
+    return total
 
 
 def _progress(r: Result) -> None:
@@ -210,9 +201,9 @@ def _write_docs(table: str, url: str, args: argparse.Namespace) -> None:
         else "python -m bench.run " + " ".join(sys.argv[1:])
     )
     block = (
-        f"{START}\n{environment(url)}\n- command: `{command}` ({args.rounds} rounds; per cell "
-        f"{args.duration:g} s measured after {args.warmup:g} s of warm-up; the median round)"
-        f"\n\n{table}\n{END}"
+        f"{START}\n{environment(url)}\n- command: `{command}`: per cell, {args.rounds} "
+        f"interleaved slices of {args.duration:g} s per implementation (pgbench: 1 s), "
+        f"each after {args.warmup:g} s of warm-up\n\n{table}\n{END}"
     )
     before, rest = text.split(START, 1)
     after = rest.split(END, 1)[1]

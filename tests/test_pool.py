@@ -8,6 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psycopg
 import pytest
 from sqlalchemy import text
 
@@ -179,3 +180,26 @@ def test_nothing_connects_or_starts_at_import(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert not (tmp_path / ".shopdb").exists()
+
+
+def test_with_pre_ping_a_dead_connection_is_replaced_before_use(
+    shopdb_server: DatabaseFactory, shopdb_target: Target
+) -> None:
+    from shopdb import Store
+
+    url = shopdb_server.url(shopdb_target.database)
+    settings = shopdb_server.settings(pool_size=2, pool_pre_ping=True)
+    with establish_connection_pool(url, settings=settings) as pool:
+        store = Store(pool)
+        assert store.list_products(limit=1) is not None
+        with psycopg.connect(url, autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name = 'shopdb'"
+            ).fetchone()
+        assert killed is not None
+        assert killed[0] >= 1
+        # Writes are not retried, so this succeeds only if the ping caught it.
+        product = store.create_product("Pinged", "1.00", 1)
+        assert store.get_product(product.id) == product
+        store.delete_product(product.id)
