@@ -42,9 +42,7 @@ class _Layout:
     eol: str
 
 
-def open_csv(
-    file: BinaryIO, problems: Problems
-) -> tuple[sql.SQL | sql.Composed, Iterator[Batch]]:
+def open_csv(file: BinaryIO, problems: Problems) -> tuple[sql.SQL | sql.Composed, Iterator[Batch]]:
     chunks = _record_chunks(file)
     first = next(chunks, b"")
     end = _first_record_end(first)
