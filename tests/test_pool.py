@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from shopdb.connect import Target
-from shopdb.db import establish_connection_pool
+from shopdb.db import Pool, establish_connection_pool
 from shopdb.errors import (
     AuthenticationFailed,
     ConfigurationError,
@@ -183,11 +183,12 @@ def test_nothing_connects_or_starts_at_import(tmp_path: Path) -> None:
 
 
 def test_with_pre_ping_a_dead_connection_is_replaced_before_use(
-    shopdb_server: DatabaseFactory, shopdb_target: Target
+    shopdb_server: DatabaseFactory, committed_pool: Pool
 ) -> None:
     from shopdb import Store
 
-    url = shopdb_server.url(shopdb_target.database)
+    # A database of its own: every shopdb connection to it is terminated below.
+    url = shopdb_server.url(committed_pool.target.database)
     settings = shopdb_server.settings(pool_size=2, pool_pre_ping=True)
     with establish_connection_pool(url, settings=settings) as pool:
         store = Store(pool)
