@@ -26,17 +26,11 @@ from pathlib import Path
 
 import psutil
 
+from bench.workload import MIX
 from shopdb import Store
 from shopdb.errors import DatabaseUnavailable, InsufficientInventory
 from shopdb.schemas import CartView
 
-MIX = (
-    ("get_product", 50),
-    ("list_products", 20),
-    ("add_to_cart", 15),
-    ("get_cart", 10),
-    ("checkout", 5),
-)
 #: Business answers, not failures: a product ran out.
 EXPECTED = (InsufficientInventory,)
 

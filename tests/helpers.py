@@ -7,6 +7,12 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from shopdb.errors import ShopError
 
 
 def run_cli(
@@ -74,3 +80,17 @@ def upgrade() -> None:
 def downgrade() -> None:
     {downgrade}
 '''
+
+
+def refused(conn: Connection, sql: str, **params: object) -> ShopError:
+    """Run ``sql`` in a savepoint, expect the database to refuse it; return the translation."""
+    import pytest
+    from sqlalchemy import exc, text
+
+    from shopdb.errors import translate
+
+    savepoint = conn.begin_nested()
+    with pytest.raises(exc.DBAPIError) as caught:
+        conn.execute(text(sql), params)
+    savepoint.rollback()
+    return translate(caught.value)

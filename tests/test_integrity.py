@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from shopdb.config import Settings, parse_database_url
 from shopdb.connect import Target
 from shopdb.ddl import live_ddl
-from shopdb.errors import AlreadyExists, InvalidInput, translate
+from shopdb.errors import AlreadyExists, InvalidInput
 from shopdb.migrate import Migrator
 from shopdb.schema import TABLES
+
+from .helpers import refused
 
 
 @pytest.fixture
@@ -33,14 +34,6 @@ def rows(db_connection: Connection) -> dict[str, int]:
         p=product,
     )
     return {"user": user, "product": product, "cart": cart, "item": item}
-
-
-def _refused(conn: Connection, sql: str, **params: object) -> Exception:
-    savepoint = conn.begin_nested()
-    with pytest.raises(sa_exc.DBAPIError) as caught:
-        conn.execute(text(sql), params)
-    savepoint.rollback()
-    return translate(caught.value)
 
 
 BAD_ROWS = [
@@ -67,7 +60,7 @@ BAD_ROWS = [
 def test_check_constraints_refuse_bad_rows_written_with_raw_sql(
     db_connection: Connection, rows: dict[str, int], field: str, sql: str
 ) -> None:
-    error = _refused(db_connection, sql)
+    error = refused(db_connection, sql)
     assert isinstance(error, InvalidInput)
     assert error.field == field
 
@@ -82,7 +75,7 @@ def test_limits_themselves_are_allowed(db_connection: Connection, rows: dict[str
 
 
 def test_a_product_appears_once_per_cart(db_connection: Connection, rows: dict[str, int]) -> None:
-    error = _refused(
+    error = refused(
         db_connection,
         "INSERT INTO cart_items (cart_id, product_id, quantity) VALUES (:c, :p, 2)",
         c=rows["cart"],
@@ -99,7 +92,7 @@ def test_a_product_appears_once_per_cart(db_connection: Connection, rows: dict[s
 def test_username_and_email_are_unique_regardless_of_case(
     db_connection: Connection, rows: dict[str, int], field: str, username: str, email: str
 ) -> None:
-    error = _refused(
+    error = refused(
         db_connection,
         "INSERT INTO users (username, email, password_hash) VALUES (:u, :e, 'h')",
         u=username,

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from shopdb.errors import AlreadyExists, InvalidInput, NotFound, ShopError, translate
+from shopdb.errors import AlreadyExists, InvalidInput, NotFound
+
+from .helpers import refused
 
 
 def _insert(conn: Connection, sql: str, **params: object) -> int:
@@ -33,15 +34,6 @@ def _product(conn: Connection) -> int:
     )
 
 
-def _rejected(conn: Connection, sql: str, **params: object) -> ShopError:
-    """Run ``sql`` in a savepoint, expect the database to refuse it, return the translation."""
-    savepoint = conn.begin_nested()
-    with pytest.raises(sa_exc.DBAPIError) as caught:
-        conn.execute(text(sql), params)
-    savepoint.rollback()
-    return translate(caught.value)
-
-
 NULL_CASES: list[tuple[str, str]] = [
     ("username", "INSERT INTO users (username, email, password_hash) VALUES (NULL, 'a@b.io', 'x')"),
     ("email", "INSERT INTO users (username, email, password_hash) VALUES ('a', NULL, 'x')"),
@@ -62,7 +54,7 @@ NULL_CASES: list[tuple[str, str]] = [
 
 @pytest.mark.parametrize(("field", "sql"), NULL_CASES, ids=[c[0] for c in NULL_CASES])
 def test_not_null_columns_reject_null(db_connection: Connection, field: str, sql: str) -> None:
-    error = _rejected(db_connection, sql)
+    error = refused(db_connection, sql)
     assert isinstance(error, InvalidInput)
     assert error.field == field
     assert "null" in error.reason
@@ -87,7 +79,7 @@ def test_duplicate_username_or_email_is_refused(db_connection: Connection, field
     values["u" if field == "username" else "e"] = (
         "alice" if field == "username" else "alice@example.com"
     )
-    error = _rejected(
+    error = refused(
         db_connection,
         "INSERT INTO users (username, email, password_hash) VALUES (:u, :e, 'x')",
         **values,
@@ -121,7 +113,7 @@ def test_rows_pointing_at_missing_parents_are_refused(
     parents: Callable[[Connection], dict[str, int]],
 ) -> None:
     params = parents(db_connection)
-    error = _rejected(db_connection, sql, missing=999_999, **params)
+    error = refused(db_connection, sql, missing=999_999, **params)
     assert isinstance(error, NotFound)
     assert error.field == field
     assert error.entity == field.removesuffix("_id")

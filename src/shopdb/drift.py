@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from shopdb.errors import ShopError, translate
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
     from shopdb.migrate import Migration, Migrator
 
 
@@ -33,38 +35,34 @@ class DriftReport:
 
 def check(migrator: Migrator) -> DriftReport:
     """Compare the models with the live database, and migration files with their history."""
-    from alembic.autogenerate import compare_metadata
-    from alembic.runtime.migration import MigrationContext
-    from sqlalchemy import create_engine
-    from sqlalchemy.pool import NullPool
-
-    from shopdb.migrate import include_name
-    from shopdb.schema import metadata
-
     state = migrator.migrations()
-    engine = create_engine(migrator.target.url, poolclass=NullPool)
     try:
-        with engine.connect() as conn:
-            context = MigrationContext.configure(
-                conn,
-                opts={
-                    "compare_type": True,
-                    "compare_server_default": True,
-                    "include_name": include_name,
-                },
-            )
-            diffs = compare_metadata(context, metadata)
+        with migrator.connection() as conn:
+            differences = schema_differences(conn)
     except ShopError:
         raise
     except Exception as exc:
         raise translate(exc) from exc
-    finally:
-        engine.dispose()
     return DriftReport(
-        schema=[describe(d) for d in _flatten(diffs)],
+        schema=differences,
         edited=[m for m in state if m.edited],
         pending=[m for m in state if not m.applied],
     )
+
+
+def schema_differences(conn: Connection) -> list[str]:
+    """How the live schema of shopdb's tables differs from the models, one line each."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from shopdb.migrate import include_name
+    from shopdb.schema import metadata
+
+    context = MigrationContext.configure(
+        conn,
+        opts={"compare_type": True, "compare_server_default": True, "include_name": include_name},
+    )
+    return [describe(d) for d in _flatten(compare_metadata(context, metadata))]
 
 
 def _flatten(diffs: list[Any]) -> list[tuple[Any, ...]]:

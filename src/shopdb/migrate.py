@@ -228,7 +228,7 @@ class Migrator:
     ) -> list[Step]:
         from alembic import command
 
-        with nullcontext() if locked else self._locked(), self._connection() as conn:
+        with nullcontext() if locked else self._locked(), self.connection() as conn:
             conn.exec_driver_sql(_HISTORY_DDL)
             conn.commit()
             state = self._state(conn)
@@ -317,7 +317,8 @@ class Migrator:
                     conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
 
     @contextmanager
-    def _connection(self) -> Iterator[Connection]:
+    def connection(self) -> Iterator[Connection]:
+        """A connection for migrating: no statement timeout, DDL under ``lock_timeout``."""
         engine = self._engine()
         try:
             with engine.connect() as conn:
