@@ -18,6 +18,7 @@ import psycopg
 
 from bench import workload
 from bench.peers import pgbench_shop
+from bench.peers.base import Shop
 from bench.workload import Calls, Result, measure
 
 IMPLEMENTATIONS = ("psycopg", "store", "orm", "django", "pgbench")
@@ -26,7 +27,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
-def _shop(kind: str, url: str, pool_size: int) -> object:
+def _shop(kind: str, url: str, pool_size: int) -> Shop:
     if kind == "psycopg":
         from bench.peers.psycopg_shop import PsycopgShop
 
@@ -92,7 +93,7 @@ def main() -> None:
                 results += _cell(url, shops, op, threads, args)
     finally:
         for shop in shops.values():
-            shop.close()  # type: ignore[attr-defined]
+            shop.close()
     table = render(results, args.threads, args.operations)
     print(table)
     if args.write_docs:
@@ -100,7 +101,7 @@ def main() -> None:
 
 
 def _cell(
-    url: str, shops: dict[str, object], op: str, threads: int, args: argparse.Namespace
+    url: str, shops: dict[str, Shop], op: str, threads: int, args: argparse.Namespace
 ) -> list[Result]:
     """One operation at one concurrency, every implementation, in interleaved slices.
 

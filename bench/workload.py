@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from bench.peers.base import Shop
+
 PRODUCTS = 10_000
 USERS = 1_000
 CARTS = 1_000
@@ -102,14 +104,14 @@ class Calls:
         return cart if cart <= CARTS + CHECKOUT_CARTS else None
 
     def maker(
-        self, shop: object, operation: str
+        self, shop: Shop, operation: str
     ) -> Callable[[random.Random], Callable[[], object] | None]:
         """A function that, given a thread's random source, returns the next call to time."""
-        get_product = shop.get_product  # type: ignore[attr-defined]
-        list_products = shop.list_products  # type: ignore[attr-defined]
-        add_to_cart = shop.add_to_cart  # type: ignore[attr-defined]
-        get_cart = shop.get_cart  # type: ignore[attr-defined]
-        checkout = shop.checkout  # type: ignore[attr-defined]
+        get_product = shop.get_product
+        list_products = shop.list_products
+        add_to_cart = shop.add_to_cart
+        get_cart = shop.get_cart
+        checkout = shop.checkout
 
         def one(rng: random.Random, op: str) -> Callable[[], object] | None:
             if op == "get_product":
@@ -135,7 +137,7 @@ class Calls:
 
 
 def measure(
-    shop: object,
+    shop: Shop,
     calls: Calls,
     operation: str,
     threads: int,
