@@ -30,11 +30,9 @@ def empty_db(shopdb_server: DatabaseFactory) -> Iterator[str]:
 def committed_pool(shopdb_server: DatabaseFactory) -> Iterator[Pool]:
     """A pool on a migrated database of its own, whose writes really commit."""
     from shopdb.db import make_engine
-    from shopdb.migrate import Migrator
 
-    target = shopdb_server.create("shopdb_committed")
+    target = shopdb_server.create("shopdb_committed", migrated=True)
     settings = shopdb_server.settings(pool_size=20, pool_timeout=60)
-    Migrator(target, settings).run()
     route = shopdb_server.pooled_target(target.database)
     pool = Pool(make_engine(route, settings), settings, route)
     yield pool

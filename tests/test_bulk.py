@@ -21,7 +21,6 @@ from shopdb import bulk
 from shopdb.bulk import csv_source, import_products, jsonl_source
 from shopdb.bulk.common import Problems
 from shopdb.errors import ImportFailed, InvalidInput, RowProblem
-from shopdb.migrate import Migrator
 from shopdb.testing import DatabaseFactory
 
 from .helpers import run_cli
@@ -34,8 +33,7 @@ Row = tuple[str, str | None, Decimal, int]
 @pytest.fixture(scope="module")
 def shop_db(shopdb_server: DatabaseFactory) -> Iterator[str]:
     """A migrated database for this module; each test starts with empty tables."""
-    target = shopdb_server.create("shopdb_bulk")
-    Migrator(target, shopdb_server.settings()).run()
+    target = shopdb_server.create("shopdb_bulk", migrated=True)
     yield shopdb_server.url(target.database)
     shopdb_server.drop(target.database)
 

@@ -14,7 +14,6 @@ from psycopg.conninfo import conninfo_to_dict
 from shopdb import Store
 from shopdb.db import Pool, make_engine
 from shopdb.errors import DatabaseNotEmpty, InvalidInput
-from shopdb.migrate import Migrator
 from shopdb.passwords import verify_password
 from shopdb.seeding import DEMO_PASSWORD, SeedCounts, seed_database
 from shopdb.testing import DatabaseFactory
@@ -28,8 +27,7 @@ TABLES = ("products", "users", "carts", "cart_items")
 @pytest.fixture
 def migrated(shopdb_server: DatabaseFactory) -> Iterator[str]:
     """A new migrated database with empty tables; yields its URL."""
-    target = shopdb_server.create("shopdb_seed")
-    Migrator(target, shopdb_server.settings()).run()
+    target = shopdb_server.create("shopdb_seed", migrated=True)
     yield shopdb_server.url(target.database)
     shopdb_server.drop(target.database)
 
@@ -37,8 +35,7 @@ def migrated(shopdb_server: DatabaseFactory) -> Iterator[str]:
 @pytest.fixture
 def other(shopdb_server: DatabaseFactory) -> Iterator[str]:
     """A second one."""
-    target = shopdb_server.create("shopdb_seed")
-    Migrator(target, shopdb_server.settings()).run()
+    target = shopdb_server.create("shopdb_seed", migrated=True)
     yield shopdb_server.url(target.database)
     shopdb_server.drop(target.database)
 

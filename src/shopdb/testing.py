@@ -91,8 +91,8 @@ class DatabaseFactory:
             return self.target(database)
         return Target(self.pool_url.set(database=database))
 
-    def create(self, prefix: str = "shopdb_test") -> Target:
-        """A new, empty database; dropped by :meth:`drop_all`."""
+    def create(self, prefix: str = "shopdb_test", *, migrated: bool = False) -> Target:
+        """A new database, empty or with every migration applied; dropped by :meth:`drop_all`."""
         import psycopg
         from psycopg import sql
 
@@ -100,7 +100,12 @@ class DatabaseFactory:
         with psycopg.connect(self.url(str(self.server_url.database)), autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         self._created.append(name)
-        return self.target(name)
+        target = self.target(name)
+        if migrated:
+            from shopdb.migrate import Migrator
+
+            Migrator(target, self.settings()).run()
+        return target
 
     def drop(self, database: str) -> None:
         """Drop ``database``, ending any session still on it."""
@@ -138,11 +143,8 @@ def shopdb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database
 @pytest.fixture(scope="session")
 def shopdb_target(shopdb_server: DatabaseFactory) -> Target:
     """A database with every migration applied, for the whole test session."""
-    from shopdb.migrate import Migrator
 
-    target = shopdb_server.create()
-    Migrator(target, shopdb_server.settings()).run()
-    return target
+    return shopdb_server.create(migrated=True)
 
 
 @pytest.fixture(scope="session")
