@@ -4,6 +4,10 @@ It reads the frontend side of the wire protocol: after the untyped startup
 message every message is a type byte and a length. A client waits for the
 server after a simple Query ('Q') or a Sync ('S') of the extended protocol,
 so counting those counts round trips, whatever the driver does in between.
+
+A message is counted *before* it is forwarded: counted after, a loaded machine
+could deliver the server's answer, let the test reset the counter, and only
+then let the counting thread run, booking the previous call's trip to the next.
 """
 
 from __future__ import annotations
@@ -81,7 +85,6 @@ class CountingProxy:
         started = False
         try:
             while data := client.recv(65536):
-                server.sendall(data)
                 buffer += data
                 while True:
                     if not started:
@@ -102,6 +105,8 @@ class CountingProxy:
                     if kind in (b"Q", b"S"):
                         with self._lock:
                             self.round_trips += 1
+                # Only now may the server see (and answer) what was counted.
+                server.sendall(data)
         except OSError:
             pass
         finally:
