@@ -7,7 +7,9 @@ import secrets
 import time
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
 
+import click
 import psycopg
 import pytest
 from argon2 import PasswordHasher, Type
@@ -15,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from shopdb import Store, passwords
+from shopdb.cli import cli
 from shopdb.config import Settings
 from shopdb.db import establish_connection_pool
 from shopdb.errors import DatabaseUnavailable, PermissionDenied, QueryTimeout, ShopError, translate
@@ -22,7 +25,7 @@ from shopdb.models import NewUser, User
 from shopdb.schemas import UserRead
 from shopdb.testing import DatabaseFactory
 
-from .helpers import run_cli
+from .helpers import copy_migrations, run_cli
 
 #: The database password used throughout; trust authentication ignores it.
 DB_SECRET = "db-pw-Zq81x"
@@ -102,7 +105,83 @@ def _url_with_secret(factory: DatabaseFactory, database: str) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def test_the_database_password_appears_in_no_output(
+def _leaf_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    """Every runnable command under ``group``, as the words that name it."""
+    found: set[tuple[str, ...]] = set()
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found |= _leaf_commands(command, (*prefix, name))
+        else:
+            found.add((*prefix, name))
+    return found
+
+
+def test_no_command_prints_the_database_password(
+    shopdb_server: DatabaseFactory, empty_db: str, tmp_path: Path
+) -> None:
+    """Every command and subcommand, run with a URL holding a distinctive password.
+
+    The list of runs must cover every command the CLI has: a new command
+    fails this test until it is run here too.
+    """
+    database = empty_db.rsplit("/", 1)[1].split("?", 1)[0]
+    url = _url_with_secret(shopdb_server, database)
+    products = tmp_path / "products.csv"
+    products.write_text("name,price,inventory_count\nTea,4.50,10\n")
+    versions = copy_migrations(tmp_path / "versions")
+    role = f"shopdb_app_{secrets.token_hex(3)}"
+    # (command words, extra arguments, extra environment), in an order that works.
+    runs: list[tuple[tuple[str, ...], list[str], dict[str, str]]] = [
+        (("setup",), [], {}),
+        (("setup",), ["--app-role", role], {}),  # no app password: none may be shown
+        (("setup",), ["--app-role", role], {"SHOPDB_APP_ROLE_PASSWORD": USER_SECRET}),
+        (("status",), [], {}),
+        (("check",), [], {}),
+        (("print-schema",), [], {}),
+        (("database", "url"), [], {}),
+        (("migration", "list"), ["--json"], {}),
+        (("migration", "list"), [], {}),
+        (("migration", "pending"), [], {}),
+        (("migration", "revert"), ["--sql"], {}),
+        (("migration", "revert"), [], {}),
+        (("migration", "run"), ["--sql"], {}),
+        (("migration", "run"), [], {}),
+        (("migration", "redo"), [], {}),
+        (("migration", "generate"), ["--migrations-dir", str(versions), "add_things"], {}),
+        (("seed",), ["--products", "5", "--users", "2", "--carts", "1"], {}),  # wants it empty
+        (("import", "products"), [str(products)], {}),
+        (("database", "reset"), ["--yes"], {}),
+        (("database", "drop"), ["--yes"], {}),
+    ]
+    assert {words for words, _, _ in runs} == _leaf_commands(cli), "a command is not run here"
+
+    captured: list[str] = []
+    try:
+        for words, extra, env in runs:
+            # --migrations-dir is an option of the top-level group.
+            top = extra[:2] if extra[:1] == ["--migrations-dir"] else []
+            rest = extra[2:] if top else extra
+            result = run_cli("--database-url", url, *top, *words, *rest, env=env)
+            assert result.returncode == 0, (words, result.stderr)
+            captured += [result.stdout, result.stderr]
+    finally:
+        with psycopg.connect(shopdb_server.url("postgres"), autocommit=True) as conn:
+            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                for (name,) in conn.execute(
+                    "SELECT datname FROM pg_database WHERE datname = %s", (database,)
+                ).fetchall():
+                    with psycopg.connect(shopdb_server.url(name), autocommit=True) as owner:
+                        owner.execute(f'DROP OWNED BY "{role}"')
+                conn.execute(f'DROP ROLE "{role}"')
+    everything = "\n".join(captured)
+    assert DB_SECRET not in everything
+    assert USER_SECRET not in everything
+    assert ":***@" in everything  # the masked form is what is shown
+    # Without SHOPDB_APP_ROLE_PASSWORD the role's URL carries no password at all.
+    assert f"connect as postgresql://{role}@" in everything
+
+
+def test_the_database_password_appears_in_no_error_repr_or_log(
     shopdb_server: DatabaseFactory,
     empty_db: str,
     caplog: pytest.LogCaptureFixture,
@@ -114,18 +193,7 @@ def test_the_database_password_appears_in_no_output(
     missing = _url_with_secret(shopdb_server, "no_such_database_here")
     captured: list[str] = []
 
-    for args in (
-        ["setup"],
-        ["status"],
-        ["migration", "list", "--json"],
-        ["check"],
-        ["print-schema"],
-        ["database", "url"],
-        ["migration", "revert", "--sql"],
-    ):
-        result = run_cli("--database-url", url, *args)
-        assert result.returncode == 0, result.stderr
-        captured += [result.stdout, result.stderr]
+    assert run_cli("--database-url", url, "setup").returncode == 0
     for bad in (unreachable, missing, url.replace(database, 'bad"name')):
         result = run_cli("--database-url", bad, "status", env={"SHOPDB_CONNECT_RETRY": "0"})
         assert result.returncode == 1
@@ -137,14 +205,13 @@ def test_the_database_password_appears_in_no_output(
             establish_connection_pool(bad, settings=settings)
         captured += [str(caught.value), repr(caught.value)]
         captured.append("".join(traceback.format_exception(caught.value)))
-    pool = establish_connection_pool(url, settings=settings)
-    store = Store(pool)
-    store.create_product("Secretless", "1.00", 1)
-    captured += [repr(pool.engine), repr(pool.target), pool.url, repr(settings)]
-    with pytest.raises(ShopError) as caught, pool.connect() as conn:
-        conn.execute(text("SELECT * FROM no_such_table"))
-    captured.append("".join(traceback.format_exception(caught.value)))
-    pool.close()
+    with establish_connection_pool(url, settings=settings) as pool:
+        store = Store(pool)
+        store.create_product("Secretless", "1.00", 1)
+        captured += [repr(pool.engine), repr(pool.target), pool.url, repr(settings)]
+        with pytest.raises(ShopError) as caught, pool.connect() as conn:
+            conn.execute(text("SELECT * FROM no_such_table"))
+        captured.append("".join(traceback.format_exception(caught.value)))
     captured.append(caplog.text)
 
     everything = "\n".join(captured)

@@ -145,3 +145,24 @@ def mask_url(url: URL | str) -> str:
     text = url.set(drivername="postgresql").render_as_string(hide_password=True)
     # Socket paths in the query string are easier to read unescaped.
     return text if "?" not in text else text.split("?", 1)[0] + "?" + unquote(text.split("?", 1)[1])
+
+
+def login_url(url: URL, username: str, *, has_password: bool) -> str:
+    """``url`` for another role, fit for any output: ``***`` if it has a password, else none.
+
+    Built afresh rather than with ``url.set(password=None)``: SQLAlchemy's
+    ``set`` treats None as "keep", which would show the owner's password as
+    if it were this role's.
+    """
+    from sqlalchemy.engine import URL
+
+    other = URL.create(
+        url.drivername,
+        username=username,
+        password="***" if has_password else None,  # noqa: S106 (a mask, not a password)
+        host=url.host,
+        port=url.port,
+        database=url.database,
+        query=url.query,
+    )
+    return mask_url(other)

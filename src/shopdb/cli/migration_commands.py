@@ -54,6 +54,7 @@ def _app_role(role: str) -> None:
     import sys
 
     from shopdb.admin import grant_app_role
+    from shopdb.config import login_url
 
     st = state()
     password = os.environ.get("SHOPDB_APP_ROLE_PASSWORD")
@@ -69,10 +70,10 @@ def _app_role(role: str) -> None:
             or None
         )
     grant_app_role(st.target(), st.settings(), role, password)
-    login = st.target().url.set(username=role, password="***" if password else None)
+    login = login_url(st.target().url, role, has_password=bool(password))
     click.echo(
         f"app role {role} may read and write shopdb's tables, and change no schema; "
-        f"connect as {login.set(drivername='postgresql').render_as_string(hide_password=False)}"
+        f"connect as {login}"
     )
 
 
