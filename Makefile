@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.shopdb-installed
 
-.PHONY: run test lint typecheck pytest install clean bench soak
+.PHONY: run test lint typecheck pytest install clean bench soak bench-faults
 
 install: $(STAMP)
 
@@ -41,6 +41,10 @@ bench: $(STAMP)
 ## soak: the mixed workload for 5 minutes on 32 threads; writes docs/reliability.md
 soak: $(STAMP)
 	$(BIN)/python -m bench.soak --write-docs
+
+## bench-faults: restart and cut off the server under load; writes recovery times into docs/reliability.md
+bench-faults: $(STAMP)
+	$(BIN)/python -m bench.faults --write-docs
 
 clean:
 	rm -rf $(VENV) .shopdb .mypy_cache .ruff_cache

@@ -21,6 +21,8 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +39,12 @@ EXPECTED = (InsufficientInventory,)
 
 @dataclass
 class Ledger:
-    """What the workload did, as far as its callers were told."""
+    """What the workload did, as far as its callers were told.
+
+    Every change happens under ``changed`` (a condition), so a test can wait
+    for an event ("every kind of operation succeeded again") instead of
+    sleeping: :meth:`wait_for`.
+    """
 
     sold: Counter[int] = field(default_factory=Counter)
     ops: Counter[str] = field(default_factory=Counter)
@@ -46,12 +53,43 @@ class Ledger:
     unexpected: list[str] = field(default_factory=list)
     #: Checkouts cut off by a fault: (cart id, what the cart held just before).
     unsettled: list[tuple[int, CartView]] = field(default_factory=list)
-    successes_after: dict[str, float] = field(default_factory=dict)
-    #: Set by a fault test when the server is back; the first success after it is noted.
-    back_at: float | None = None
-    recovered_at: float | None = None
+    #: For the fault benchmark: when each kind of operation last succeeded, and
+    #: when an operation last met ``DatabaseUnavailable`` (``time.monotonic()``).
+    last_success: dict[str, float] = field(default_factory=dict)
     last_unavailable: float = 0.0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    #: The first success of each kind after :meth:`mark` (for recovery times).
+    first_after_mark: dict[str, float] = field(default_factory=dict)
+    marked_at: float | None = None
+    changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
+
+    def succeeded(self, op: str) -> None:
+        """Book one successful operation of kind ``op``."""
+        now = time.monotonic()
+        with self.changed:
+            self.ops[op] += 1
+            self.last_success[op] = now
+            if self.marked_at is not None and op not in self.first_after_mark:
+                self.first_after_mark[op] = now
+            self.changed.notify_all()
+
+    def met_unavailable(self) -> None:
+        """Book one operation that met ``DatabaseUnavailable``."""
+        with self.changed:
+            self.unavailable += 1
+            self.last_unavailable = time.monotonic()
+            self.changed.notify_all()
+
+    def mark(self) -> Counter[str]:
+        """Note this moment (the server is back); return the counts so far."""
+        with self.changed:
+            self.marked_at = time.monotonic()
+            self.first_after_mark.clear()
+            return Counter(self.ops)
+
+    def wait_for(self, predicate: Callable[[Ledger], bool], timeout: float) -> bool:
+        """Wait until ``predicate(self)`` holds, at most ``timeout`` seconds (a hang guard)."""
+        with self.changed:
+            return self.changed.wait_for(lambda: predicate(self), timeout)
 
 
 @dataclass
@@ -62,36 +100,50 @@ class Catalog:
     stock: dict[int, int]
 
 
-def prepare(store: Store, products: int = 200, stock: int = 100_000) -> Catalog:
-    """A user and ``products`` products with ``stock`` units each."""
-    user = store.create_user(
-        f"soak{os.getpid()}", f"soak{os.getpid()}@example.com", "soak-password"
-    )
+def prepare(store: Store, products: int = 200, stock: int = 100_000, tag: str = "") -> Catalog:
+    """A user and ``products`` products with ``stock`` units each.
+
+    ``tag`` tells apart the users of several catalogs in one database.
+    """
+    name = f"soak{os.getpid()}{tag}".replace(" ", "_")
+    user = store.create_user(name, f"{name}@example.com", "soak-password")
     made = {store.create_product(f"Soak {i}", "1.25", stock).id: stock for i in range(products)}
     return Catalog(user.id, made)
 
 
-def run_mixed(
-    store: Store, catalog: Catalog, ledger: Ledger, *, threads: int, until: float, seed: int = 0
-) -> None:
-    """Run the mix on ``threads`` threads until ``time.monotonic()`` reaches ``until``."""
+@contextmanager
+def mixed_load(
+    store: Store, catalog: Catalog, ledger: Ledger, *, threads: int, seed: int = 0
+) -> Iterator[threading.Event]:
+    """Run the mix on ``threads`` threads for as long as the block runs.
+
+    The threads stop (and are joined) when the block ends, however it ends;
+    the block may also end the load early with the yielded event's ``set()``.
+    """
+    stop = threading.Event()
     workers = [
-        threading.Thread(target=_worker, args=(store, catalog, ledger, until, seed * 1000 + i))
+        threading.Thread(target=_worker, args=(store, catalog, ledger, stop, seed * 1000 + i))
         for i in range(threads)
     ]
     for w in workers:
         w.start()
-    for w in workers:
-        w.join()
+    try:
+        yield stop
+    finally:
+        stop.set()
+        for w in workers:
+            w.join()
 
 
-def _worker(store: Store, catalog: Catalog, ledger: Ledger, until: float, seed: int) -> None:
+def _worker(
+    store: Store, catalog: Catalog, ledger: Ledger, stop: threading.Event, seed: int
+) -> None:
     rng = random.Random(seed)
     ids = list(catalog.stock)
     names = [n for n, _ in MIX]
     weights = [w for _, w in MIX]
     cart: int | None = None
-    while time.monotonic() < until:
+    while not stop.is_set():
         op = rng.choices(names, weights)[0]
         try:
             if cart is None:
@@ -106,28 +158,17 @@ def _worker(store: Store, catalog: Catalog, ledger: Ledger, until: float, seed: 
                 store.get_cart(cart)
             else:
                 cart = _checkout(store, ledger, cart)
-            now = time.monotonic()
-            with ledger.lock:
-                ledger.ops[op] += 1
-                ledger.successes_after[op] = now
-                if (
-                    ledger.back_at is not None
-                    and ledger.recovered_at is None
-                    and now > ledger.back_at
-                ):
-                    ledger.recovered_at = now
+            ledger.succeeded(op)
         except DatabaseUnavailable:
-            with ledger.lock:
-                ledger.unavailable += 1
-                ledger.last_unavailable = time.monotonic()
+            ledger.met_unavailable()
             if op == "checkout":
                 cart = None  # left as the fault left it, for settle() to judge
-            time.sleep(0.01)
+            stop.wait(0.01)
         except EXPECTED as exc:
-            with ledger.lock:
+            with ledger.changed:
                 ledger.refused[type(exc).__name__] += 1
         except Exception as exc:  # anything else is a bug: collected, reported, failed on
-            with ledger.lock:
+            with ledger.changed:
                 ledger.unexpected.append(f"{op}: {type(exc).__name__}: {exc}")
 
 
@@ -139,10 +180,10 @@ def _checkout(store: Store, ledger: Ledger, cart: int) -> int | None:
     try:
         receipt = store.checkout(cart)
     except DatabaseUnavailable:
-        with ledger.lock:
+        with ledger.changed:
             ledger.unsettled.append((cart, view))
         raise
-    with ledger.lock:
+    with ledger.changed:
         for line in receipt.items:
             ledger.sold[line.product_id] += line.quantity
     return None  # a fresh cart for the next round
@@ -211,16 +252,11 @@ def main() -> None:
     process = psutil.Process()
     samples: list[tuple[float, float]] = []
     started = time.monotonic()
-    until = started + args.minutes * 60
-    runner = threading.Thread(
-        target=run_mixed,
-        args=(store, catalog, ledger),
-        kwargs={"threads": args.threads, "until": until},
-    )
-    runner.start()
-    while runner.is_alive():
-        samples.append((time.monotonic() - started, process.memory_info().rss / 2**20))
-        runner.join(timeout=10)
+    with mixed_load(store, catalog, ledger, threads=args.threads) as stop:
+        while not stop.wait(10):
+            samples.append((time.monotonic() - started, process.memory_info().rss / 2**20))
+            if time.monotonic() - started >= args.minutes * 60:
+                stop.set()
     settle(store, ledger)
     problems = violations(store, catalog, ledger, libpq_url(pool.target.url))
     total = sum(ledger.ops.values())

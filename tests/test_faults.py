@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
-import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from pathlib import Path
 
@@ -13,7 +14,8 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from bench.soak import Ledger, prepare, run_mixed, settle, violations
+from bench.faults import inject
+from bench.soak import Ledger, prepare, settle, violations
 from shopdb import Store
 from shopdb.config import Settings
 from shopdb.connect import libpq_url
@@ -39,62 +41,58 @@ def own_server(tmp_path: Path) -> Iterator[EmbeddedServer]:
         server.stop()
 
 
-def _under_load(store: Store, fault: Callable[[], None], seconds: float = 6.0) -> Ledger:
-    """Run the mixed workload on 8 threads with ``fault`` after 1.5 s; check that nothing
-    was lost, and that the pool served again within 2 s of the fault's end and kept on."""
+#: A hang guard, not an expectation: how long a test waits for an event before failing.
+HANG_GUARD = 120.0
+
+
+def _fault_under_load(store: Store, url: str, fault: Callable[[], None]) -> None:
+    """Run the mixed workload on 8 threads, inject ``fault``, and check what matters.
+
+    The fault is met by construction: a transaction holds a pooled connection
+    across it, and its next statement must raise ``DatabaseUnavailable``.
+    ``fault`` returns once the server serves again. Then the load must
+    resume by itself (every kind of operation succeeds again, with no
+    restart of the process), only ``DatabaseUnavailable`` may have escaped,
+    and the database must agree with every acknowledged checkout. How fast
+    it resumes is a figure: ``make bench-faults`` measures it.
+    """
     catalog = prepare(store, products=20, stock=10_000)
     ledger = Ledger()
-    until = time.monotonic() + seconds
-    load = threading.Thread(
-        target=run_mixed, args=(store, catalog, ledger), kwargs={"threads": 8, "until": until}
-    )
-    load.start()
-    time.sleep(1.5)
-    fault()
-    back = ledger.back_at = time.monotonic()
-    load.join()
+    outcome = inject(store, catalog, ledger, fault, hang_guard=HANG_GUARD)
+    # Exactly that: a PoolTimeout (its subclass) would mean the fault was never met.
+    assert type(outcome.met) is DatabaseUnavailable, outcome.met
+    assert outcome.resumed, f"service did not resume: {ledger.ops}"
     settle(store, ledger)
     assert ledger.unexpected == [], ledger.unexpected[:5]
-    assert ledger.unavailable > 0, "the fault went unnoticed"
-    assert ledger.recovered_at is not None
-    assert ledger.recovered_at - back <= 2.0, "the pool took more than 2 s to serve again"
-    assert ledger.last_unavailable - back <= 2.0, "failures went on after the server was back"
-    assert ledger.successes_after["checkout"] > back + 2.0, "checkouts stopped after the fault"
-    assert violations(store, catalog, ledger, libpq_url(store._runner.pool.target.url)) == []  # type: ignore[union-attr]
-    return ledger
+    assert violations(store, catalog, ledger, url) == []
 
 
-def test_embedded_restart_under_load_loses_nothing_and_heals_within_2s(
+def test_an_embedded_restart_under_load_loses_nothing_and_service_resumes(
     own_server: EmbeddedServer,
 ) -> None:
-    pool = establish_connection_pool(
-        own_server.url(), settings=_settings(pool_size=8), announce=False
-    )
-
     def restart() -> None:
         own_server.stop()
-        time.sleep(1.0)
         own_server.start()
 
-    _under_load(Store(pool), restart)
-    pool.close()
+    with establish_connection_pool(
+        own_server.url(), settings=_settings(pool_size=10), announce=False
+    ) as pool:  # 8 threads of load and the transaction held across the fault
+        _fault_under_load(Store(pool), own_server.url(), restart)
 
 
-def test_terminated_connections_under_load_lose_nothing_and_heal_within_2s(
+def test_terminated_connections_under_load_lose_nothing_and_service_resumes(
     committed_pool: Pool,
 ) -> None:
     url = libpq_url(committed_pool.target.url)
 
     def terminate_everything() -> None:
         with psycopg.connect(url, autocommit=True) as admin:
-            for _ in range(3):
-                admin.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
-                time.sleep(0.3)
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
 
-    _under_load(Store(committed_pool), terminate_everything)
+    _fault_under_load(Store(committed_pool), url, terminate_everything)
 
 
 def test_acknowledged_writes_survive_a_sigkill(own_server: EmbeddedServer) -> None:
@@ -104,11 +102,10 @@ def test_acknowledged_writes_survive_a_sigkill(own_server: EmbeddedServer) -> No
             for name in ("fsync", "synchronous_commit", "full_page_writes")
         }
     assert set(settings.values()) == {("on",)}
-    pool = establish_connection_pool(own_server.url(), settings=_settings(), announce=False)
-    store = Store(pool)
-    acknowledged = [store.create_product(f"Durable {i}", "1.00", i).id for i in range(200)]
-    own_server.kill()
-    pool.close()
+    with establish_connection_pool(own_server.url(), settings=_settings(), announce=False) as pool:
+        store = Store(pool)
+        acknowledged = [store.create_product(f"Durable {i}", "1.00", i).id for i in range(200)]
+        own_server.kill()
     own_server.start()
     with psycopg.connect(own_server.url()) as conn:
         found = conn.execute(
@@ -130,22 +127,51 @@ def test_durability_can_be_turned_off_and_on_again(tmp_path: Path) -> None:
         fast.stop()
 
 
+class _Retrying(logging.Handler):
+    """Sets ``seen`` when start-up logs that it is retrying an unreachable server."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "retrying" in record.getMessage():
+            self.seen.set()
+
+
 def test_connecting_waits_for_a_server_that_is_still_starting(
     own_server: EmbeddedServer,
 ) -> None:
     own_server.stop()
-    starter = threading.Timer(1.5, own_server.start)
-    started = time.monotonic()
-    starter.start()
-    pool = establish_connection_pool(
-        own_server.url(), settings=_settings(connect_retry=20), announce=False
-    )
-    waited = time.monotonic() - started
-    starter.join()
-    with pool.connect() as conn:
+    retrying = _Retrying()
+    logger = logging.getLogger("shopdb")
+    logger.addHandler(retrying)
+    pools: list[Pool] = []
+    errors: list[BaseException] = []
+
+    def connect() -> None:
+        try:
+            pools.append(
+                establish_connection_pool(
+                    own_server.url(), settings=_settings(connect_retry=HANG_GUARD), announce=False
+                )
+            )
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    connecting = threading.Thread(target=connect)
+    connecting.start()
+    try:
+        # It met the server down and is waiting for it: only now start the server.
+        assert retrying.seen.wait(HANG_GUARD), "start-up never retried"
+        assert pools == []
+        own_server.start()
+    finally:
+        connecting.join()
+        logger.removeHandler(retrying)
+    assert errors == []
+    with pools[0] as pool, pool.connect() as conn:
         assert conn.execute(text("SELECT 1")).scalar_one() == 1
-    assert waited >= 1.0
-    pool.close()
 
 
 def test_a_server_that_stays_down_gives_one_clear_error(own_server: EmbeddedServer) -> None:
@@ -212,11 +238,8 @@ def test_ten_thousand_operations_with_random_failures_leak_nothing(
             except Exception as exc:  # collected for the assertion below
                 failures.append(repr(exc))
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    with ThreadPoolExecutor(max_workers=8) as executor:  # joined even if one fails
+        list(executor.map(worker, range(8)))
     assert failures == []
     assert pool.status().checked_out == 0
     with psycopg.connect(libpq_url(pool.target.url)) as conn:

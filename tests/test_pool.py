@@ -37,23 +37,31 @@ def _closed_port() -> int:
 def test_more_callers_than_connections_wait_and_all_succeed(
     shopdb_server: DatabaseFactory, shopdb_target: Target
 ) -> None:
-    settings = shopdb_server.settings(pool_size=2, max_overflow=0, pool_timeout=30)
-    pool = establish_connection_pool(shopdb_server.url(shopdb_target.database), settings=settings)
+    settings = shopdb_server.settings(pool_size=2, max_overflow=0, pool_timeout=60)
+    # Each caller holds its connection until another caller holds one too, so
+    # both connections are in use at once by construction, every time.
+    both_out = threading.Barrier(2, timeout=60)
     peak = 0
     lock = threading.Lock()
 
     def work(i: int) -> int:
         nonlocal peak
         with pool.connect() as conn:
+            both_out.wait()
             with lock:
                 peak = max(peak, pool.status().checked_out)
-            return int(conn.execute(text("SELECT :i FROM pg_sleep(0.02)"), {"i": i}).scalar_one())
+            return int(conn.execute(text("SELECT :i"), {"i": i}).scalar_one())
 
-    with pool, ThreadPoolExecutor(max_workers=8) as executor:
-        results = list(executor.map(work, range(40)))
+    with (
+        establish_connection_pool(
+            shopdb_server.url(shopdb_target.database), settings=settings
+        ) as pool,
+        ThreadPoolExecutor(max_workers=8) as executor,
+    ):
+        results = list(executor.map(work, range(40)))  # an even number: callers pair up
         assert pool.status().checked_out == 0
     assert results == list(range(40))
-    assert peak == 2
+    assert peak == 2  # never more than the pool's size, and all of it used
 
 
 def test_checkout_past_the_timeout_raises_pool_timeout(
@@ -192,7 +200,8 @@ def test_with_pre_ping_a_dead_connection_is_replaced_before_use(
     settings = shopdb_server.settings(pool_size=2, pool_pre_ping=True)
     with establish_connection_pool(url, settings=settings) as pool:
         store = Store(pool)
-        assert store.list_products(limit=1) is not None
+        warm = store.create_product("Warm", "1.00", 1)  # a pooled connection, opened
+        assert store.list_products(after_id=warm.id - 1, limit=1) == [warm]
         with psycopg.connect(url, autocommit=True) as admin:
             killed = admin.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "

@@ -20,9 +20,8 @@ def proxied(
     """A Store whose connections pass through a round-trip-counting proxy."""
     with counting_proxy(committed_pool.target.url) as proxy:
         url = proxy.url().set(drivername="postgresql").render_as_string(hide_password=False)
-        pool = establish_connection_pool(url, settings=shopdb_server.settings(pool_size=1))
-        yield Store(pool), proxy
-        pool.close()
+        with establish_connection_pool(url, settings=shopdb_server.settings(pool_size=1)) as pool:
+            yield Store(pool), proxy
 
 
 def _trips(proxy: CountingProxy, call: Callable[[], object]) -> int:

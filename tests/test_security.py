@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from shopdb import Store, passwords
 from shopdb.cli import cli
 from shopdb.config import Settings
-from shopdb.db import establish_connection_pool
+from shopdb.db import Pool, establish_connection_pool
 from shopdb.errors import DatabaseUnavailable, PermissionDenied, QueryTimeout, ShopError, translate
 from shopdb.models import NewUser, User
 from shopdb.schemas import UserRead
@@ -220,29 +220,33 @@ def test_the_database_password_appears_in_no_error_repr_or_log(
 
 
 def test_connections_enforce_statement_and_idle_in_transaction_timeouts(
-    shopdb_server: DatabaseFactory, committed_pool: object
+    shopdb_server: DatabaseFactory, committed_pool: Pool
 ) -> None:
-    from shopdb.db import Pool
-
-    assert isinstance(committed_pool, Pool)
     settings = shopdb_server.settings(statement_timeout=0.2, idle_in_transaction_timeout=0.3)
-    pool = establish_connection_pool(
-        shopdb_server.url(committed_pool.target.database), settings=settings
-    )
-    with pytest.raises(QueryTimeout), pool.connect() as conn:
-        conn.execute(text("SELECT pg_sleep(2)"))
+    url = shopdb_server.url(committed_pool.target.database)
+    with establish_connection_pool(url, settings=settings) as pool:
+        with pytest.raises(QueryTimeout), pool.connect() as conn:
+            conn.execute(text("SELECT pg_sleep(60)"))  # far past the timeout
 
-    def idle_too_long() -> None:
-        with pool.transaction() as session:
-            session.execute(text("SELECT 1"))
-            time.sleep(1.0)  # idle inside the transaction: the server ends the session
-            session.execute(text("SELECT 1"))
+        def idle_too_long() -> None:
+            with pool.transaction() as session:
+                pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+                _wait_until_gone(url, pid)  # the server ended the idle session
+                session.execute(text("SELECT 1"))
 
-    with pytest.raises(DatabaseUnavailable):
-        idle_too_long()
-    with pool.connect() as conn:  # and the pool carries on with a fresh connection
-        assert conn.execute(text("SELECT 1")).scalar_one() == 1
-    pool.close()
+        with pytest.raises(DatabaseUnavailable):
+            idle_too_long()
+        with pool.connect() as conn:  # and the pool carries on with a fresh connection
+            assert conn.execute(text("SELECT 1")).scalar_one() == 1
+
+
+def _wait_until_gone(url: str, pid: int, hang_guard: float = 60.0) -> None:
+    """Wait until the server has ended backend ``pid`` (polling; a hang guard bounds it)."""
+    deadline = time.monotonic() + hang_guard
+    with psycopg.connect(url, autocommit=True) as watcher:
+        while watcher.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
+            assert time.monotonic() < deadline, f"backend {pid} was never ended"
+            time.sleep(0.05)
 
 
 @pytest.fixture

@@ -159,7 +159,7 @@ def login_url(url: URL, username: str, *, has_password: bool) -> str:
     other = URL.create(
         url.drivername,
         username=username,
-        password="***" if has_password else None,  # noqa: S106 (a mask, not a password)
+        password="***" if has_password else None,
         host=url.host,
         port=url.port,
         database=url.database,
