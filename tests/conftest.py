@@ -1,4 +1,9 @@
-"""Shared fixtures for shopdb's own tests; the database fixtures come from shopdb.testing."""
+"""Shared fixtures for shopdb's own tests; the database fixtures come from shopdb.testing.
+
+``store`` and ``committed_store`` are parametrised over both flavours
+(``Store`` and ``AsyncStore``, see ``tests/flavours.py``): every test that
+takes one runs twice.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,57 @@ import pytest
 
 from shopdb import Store
 from shopdb.config import Settings
+from shopdb.connect import Target
 from shopdb.db import Pool
 from shopdb.testing import DatabaseFactory
+
+from .flavours import FLAVOURS, Flavour, LoopThread, Sql, bound_store, pooled_store
 
 
 @pytest.fixture
 def settings(shopdb_server: DatabaseFactory) -> Settings:
     """Settings for tests: no .env, no connect retries."""
     return shopdb_server.settings()
+
+
+@pytest.fixture(scope="session")
+def loop_thread() -> Iterator[LoopThread]:
+    """The event loop the async flavour runs on, in a thread of its own."""
+    loop = LoopThread()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture(params=FLAVOURS)
+def flavour(request: pytest.FixtureRequest) -> Flavour:
+    """``sync`` (Store) or ``async`` (AsyncStore)."""
+    chosen: Flavour = request.param
+    return chosen
+
+
+@pytest.fixture
+def bound(
+    flavour: Flavour,
+    shopdb_server: DatabaseFactory,
+    shopdb_target: Target,
+    loop_thread: LoopThread,
+) -> Iterator[tuple[Store, Sql]]:
+    """A store in a transaction rolled back after the test, and ``sql`` on its connection."""
+    route = shopdb_server.pooled_target(shopdb_target.database)
+    with bound_store(flavour, route, shopdb_server.settings(), loop_thread) as pair:
+        yield pair
+
+
+@pytest.fixture
+def store(bound: tuple[Store, Sql]) -> Store:
+    """A Store (or an AsyncStore behind a Store's interface) rolled back after the test."""
+    return bound[0]
+
+
+@pytest.fixture
+def sql(bound: tuple[Store, Sql]) -> Sql:
+    """Runs SQL inside the same transaction as ``store``: ``sql("SELECT %s", (1,))``."""
+    return bound[1]
 
 
 @pytest.fixture
@@ -29,18 +77,20 @@ def empty_db(shopdb_server: DatabaseFactory) -> Iterator[str]:
 @pytest.fixture
 def committed_pool(shopdb_server: DatabaseFactory) -> Iterator[Pool]:
     """A pool on a migrated database of its own, whose writes really commit."""
-    from shopdb.db import make_engine
-
     target = shopdb_server.create("shopdb_committed", migrated=True)
     settings = shopdb_server.settings(pool_size=20, pool_timeout=60)
     route = shopdb_server.pooled_target(target.database)
-    pool = Pool(make_engine(route, settings), settings, route)
-    yield pool
-    pool.close()
+    with Pool(route, settings) as pool:
+        yield pool
     shopdb_server.drop(target.database)
 
 
 @pytest.fixture
-def committed_store(committed_pool: Pool) -> Store:
-    """A Store on :func:`committed_pool` (for concurrency tests)."""
-    return Store(committed_pool)
+def committed_store(
+    flavour: Flavour, committed_pool: Pool, loop_thread: LoopThread
+) -> Iterator[Store]:
+    """A Store (or AsyncStore) on a pool of its own on :func:`committed_pool`'s database."""
+    with pooled_store(
+        flavour, committed_pool.target, committed_pool.settings, loop_thread
+    ) as store:
+        yield store

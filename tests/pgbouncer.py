@@ -60,23 +60,23 @@ def pgbouncer(upstream: URL) -> Iterator[URL]:
         for path in directory.iterdir():
             path.chmod(0o666)
         command = [binary, *(["-u", user] if user else []), str(directory / "pgbouncer.ini")]
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # PgBouncer logs every login to stderr as well as to its logfile: a pipe
+        # nobody reads fills after a couple of hundred connections and blocks it.
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            _wait_for(port, process)
+            _wait_for(port, process, directory / "pgbouncer.log")
             yield URL.create("postgresql", username=role, host="127.0.0.1", port=port, database="x")
         finally:
-            process.terminate()
-            process.wait(timeout=10)
-            if process.stderr is not None:
-                process.stderr.close()
+            process.terminate()  # SIGTERM: immediate shutdown
+            process.wait(timeout=60)
 
 
-def _wait_for(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 10
+def _wait_for(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60  # a hang guard
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            error = process.stderr.read().decode() if process.stderr else ""
-            raise RuntimeError(f"pgbouncer exited: {error}")
+            error = log.read_text() if log.exists() else ""
+            raise RuntimeError(f"pgbouncer exited: {error[-2000:]}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
         except OSError:

@@ -17,12 +17,14 @@ from sqlalchemy import text
 from bench.faults import inject
 from bench.soak import Ledger, prepare, settle, violations
 from shopdb import Store
-from shopdb.config import Settings
-from shopdb.connect import libpq_url
+from shopdb.config import Settings, parse_database_url
+from shopdb.connect import Target, libpq_url
 from shopdb.db import Pool, establish_connection_pool
 from shopdb.embedded import EmbeddedServer, start_embedded
 from shopdb.errors import DatabaseUnavailable
 from shopdb.migrate import migrator
+
+from .flavours import Flavour, LoopThread, pooled_store
 
 
 def _settings(**overrides: object) -> Settings:
@@ -68,20 +70,20 @@ def _fault_under_load(store: Store, url: str, fault: Callable[[], None]) -> None
 
 
 def test_an_embedded_restart_under_load_loses_nothing_and_service_resumes(
-    own_server: EmbeddedServer,
+    own_server: EmbeddedServer, flavour: Flavour, loop_thread: LoopThread
 ) -> None:
     def restart() -> None:
         own_server.stop()
         own_server.start()
 
-    with establish_connection_pool(
-        own_server.url(), settings=_settings(pool_size=10), announce=False
-    ) as pool:  # 8 threads of load and the transaction held across the fault
-        _fault_under_load(Store(pool), own_server.url(), restart)
+    target = Target(parse_database_url(own_server.url()))
+    # 8 threads of load and the transaction held across the fault: a pool of 10.
+    with pooled_store(flavour, target, _settings(pool_size=10), loop_thread) as store:
+        _fault_under_load(store, own_server.url(), restart)
 
 
 def test_terminated_connections_under_load_lose_nothing_and_service_resumes(
-    committed_pool: Pool,
+    committed_pool: Pool, committed_store: Store
 ) -> None:
     url = libpq_url(committed_pool.target.url)
 
@@ -92,7 +94,7 @@ def test_terminated_connections_under_load_lose_nothing_and_service_resumes(
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
 
-    _fault_under_load(Store(committed_pool), url, terminate_everything)
+    _fault_under_load(committed_store, url, terminate_everything)
 
 
 def test_acknowledged_writes_survive_a_sigkill(own_server: EmbeddedServer) -> None:

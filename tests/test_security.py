@@ -14,7 +14,6 @@ import psycopg
 import pytest
 from argon2 import PasswordHasher, Type
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
 
 from shopdb import Store, passwords
 from shopdb.cli import cli
@@ -25,6 +24,7 @@ from shopdb.models import NewUser, User
 from shopdb.schemas import UserRead
 from shopdb.testing import DatabaseFactory
 
+from .flavours import Sql
 from .helpers import copy_migrations, run_cli
 
 #: The database password used throughout; trust authentication ignores it.
@@ -41,21 +41,13 @@ def test_hashes_are_argon2id_at_owasp_minimum_or_above() -> None:
     assert passwords.hash_password("x").startswith("$argon2id$")
 
 
-def test_a_weak_hash_is_upgraded_at_the_next_successful_login(
-    store: Store, db_connection: Connection
-) -> None:
+def test_a_weak_hash_is_upgraded_at_the_next_successful_login(store: Store, sql: Sql) -> None:
     user = store.create_user("legacy", "legacy@example.com", USER_SECRET)
     weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(USER_SECRET)
-    db_connection.execute(
-        text("UPDATE users SET password_hash = :h WHERE id = :id"), {"h": weak, "id": user.id}
-    )
+    sql("UPDATE users SET password_hash = %s WHERE id = %s RETURNING id", (weak, user.id))
 
     def stored() -> str:
-        return str(
-            db_connection.execute(
-                text("SELECT password_hash FROM users WHERE id = :id"), {"id": user.id}
-            ).scalar_one()
-        )
+        return str(sql("SELECT password_hash FROM users WHERE id = %s", (user.id,))[0][0])
 
     assert store.authenticate("legacy", "wrong password") is None
     assert stored() == weak  # a failed login changes nothing

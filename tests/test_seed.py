@@ -12,7 +12,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from shopdb import Store
-from shopdb.db import Pool, make_engine
+from shopdb.db import Pool
 from shopdb.errors import DatabaseNotEmpty, InvalidInput
 from shopdb.passwords import verify_password
 from shopdb.seeding import DEMO_PASSWORD, SeedCounts, seed_database
@@ -170,7 +170,7 @@ def test_seeded_users_log_in_with_the_demo_password(
     assert _seed(migrated, *SMALL)[0] == 0
     settings = shopdb_server.settings()
     target = shopdb_server.target(str(conninfo_to_dict(migrated)["dbname"]))
-    pool = Pool(make_engine(target, settings), settings, target)
+    pool = Pool(target, settings)
     try:
         store = Store(pool)
         user = store.authenticate("user0003", DEMO_PASSWORD)

@@ -11,7 +11,7 @@ from bench.soak import Ledger, mixed_load, prepare, settle, violations
 from bench.workload import MIX
 from shopdb import Store
 from shopdb.connect import libpq_url
-from shopdb.db import Pool, make_engine
+from shopdb.db import Pool
 from shopdb.testing import DatabaseFactory
 
 #: A hang guard: how long the test waits for the work below to be done.
@@ -25,7 +25,7 @@ def test_short_soak_has_no_unexpected_error_and_keeps_every_invariant(
 ) -> None:
     settings = shopdb_server.settings(pool_size=10, max_overflow=0, pool_timeout=60)
     target = committed_pool.target
-    with Pool(make_engine(target, settings), settings, target) as pool:
+    with Pool(target, settings) as pool:
         store = Store(pool)
         catalog = prepare(store, products=50, stock=2_000)
         ledger = Ledger()

@@ -9,22 +9,18 @@ from typing import Literal
 
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy import text
-from sqlalchemy.engine import Connection
 
 from shopdb import Store, passwords
 from shopdb.errors import AlreadyExists, InsufficientInventory, InvalidInput, NotFound
 
+from .flavours import Sql
 
-def test_create_user_hashes_with_argon2id_and_returns_no_hash(
-    store: Store, db_connection: Connection
-) -> None:
+
+def test_create_user_hashes_with_argon2id_and_returns_no_hash(store: Store, sql: Sql) -> None:
     user = store.create_user("alice", "Alice@Example.com", "correct horse")
     assert user.username == "alice"
     assert "password" not in user.model_dump_json()
-    stored = db_connection.execute(
-        text("SELECT password_hash FROM users WHERE id = :id"), {"id": user.id}
-    ).scalar_one()
+    ((stored,),) = sql("SELECT password_hash FROM users WHERE id = %s", (user.id,))
     assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     assert "correct horse" not in stored
     assert store.get_user(user.id) == user

@@ -7,20 +7,20 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.engine import Connection
 
 from shopdb import Store
 from shopdb.errors import InvalidInput
+
+from .flavours import Sql
 
 BIG = 2**31
 # The store is Any here: these calls pass wrong types on purpose.
 Call = Callable[[Any, dict[str, int]], object]
 
 
-def _snapshot(conn: Connection) -> dict[str, list[Any]]:
+def _snapshot(sql: Sql) -> dict[str, list[Any]]:
     return {
-        table: [tuple(r) for r in conn.execute(text(f"SELECT * FROM {table} ORDER BY id"))]
+        table: sql(f"SELECT * FROM {table} ORDER BY id")
         for table in ("users", "products", "carts", "cart_items")
     }
 
@@ -111,11 +111,11 @@ BAD: list[tuple[str, str, Call]] = [
     ("field", "call"), [(f, c) for f, _, c in BAD], ids=[f"{f}: {c}" for f, c, _ in BAD]
 )
 def test_bad_input_is_refused_by_field_and_writes_nothing(
-    store: Store, shop: dict[str, int], db_connection: Connection, field: str, call: Call
+    store: Store, shop: dict[str, int], sql: Sql, field: str, call: Call
 ) -> None:
-    before = _snapshot(db_connection)
+    before = _snapshot(sql)
     with pytest.raises(InvalidInput) as caught:
         call(store, shop)
     assert caught.value.field == field, str(caught.value)
     assert caught.value.reason
-    assert _snapshot(db_connection) == before
+    assert _snapshot(sql) == before

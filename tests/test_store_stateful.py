@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from decimal import Decimal
 
-import psycopg
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -15,11 +16,13 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from psycopg.rows import TupleRow
 
 from shopdb import Store
-from shopdb.db import Pool
+from shopdb.connect import Target
 from shopdb.errors import InsufficientInventory, InvalidInput, NotFound
+from shopdb.testing import DatabaseFactory
+
+from .flavours import Flavour, LoopThread, Sql, bound_store
 
 PRICES = st.decimals(min_value=0, max_value=1000, places=2, allow_nan=False, allow_infinity=False)
 
@@ -30,23 +33,19 @@ class ShopModel(RuleBasedStateMachine):
     products = Bundle("products")
     carts = Bundle("carts")
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, opened: Callable[[], AbstractContextManager[tuple[Store, Sql]]]) -> None:
         super().__init__()
         # The same arrangement as the `store` fixture: one transaction per
         # example, rolled back in teardown.
-        self._connection = pool.engine.connect()
-        self._transaction = self._connection.begin()
-        self._connection.exec_driver_sql("SELECT 1")
-        driver: psycopg.Connection[TupleRow] = self._connection.connection.driver_connection  # type: ignore[assignment]
-        self.store = Store.bound(driver)
+        self._resources = ExitStack()
+        self.store, _ = self._resources.enter_context(opened())
         self.user_id = self.store.create_user("model", "model@example.com", "correct horse").id
         self.stock: dict[int, int] = {}
         self.price: dict[int, Decimal] = {}
         self.lines: dict[int, dict[int, int]] = {}
 
     def teardown(self) -> None:
-        self._transaction.rollback()
-        self._connection.close()
+        self._resources.close()
 
     @rule(target=products, stock=st.integers(0, 20), price=PRICES)
     def create_product(self, stock: int, price: Decimal) -> int:
@@ -153,9 +152,19 @@ class ShopModel(RuleBasedStateMachine):
             assert self.store.get_product(product).inventory_count == stock
 
 
-def test_store_agrees_with_a_model_of_carts_and_stock(shopdb_pool: Pool) -> None:
+def test_store_agrees_with_a_model_of_carts_and_stock(
+    flavour: Flavour,
+    shopdb_server: DatabaseFactory,
+    shopdb_target: Target,
+    loop_thread: LoopThread,
+) -> None:
+    route = shopdb_server.pooled_target(shopdb_target.database)
+
+    def opened() -> AbstractContextManager[tuple[Store, Sql]]:
+        return bound_store(flavour, route, shopdb_server.settings(), loop_thread)
+
     run_state_machine_as_test(
-        lambda: ShopModel(shopdb_pool),  # type: ignore[arg-type]
+        lambda: ShopModel(opened),  # type: ignore[arg-type]
         settings=settings(
             max_examples=60,
             stateful_step_count=25,

@@ -14,6 +14,9 @@ _EXPORTS = {
     "establish_connection_pool": "shopdb.db",
     "Pool": "shopdb.db",
     "DbConnection": "shopdb.db",
+    "establish_async_pool": "shopdb.async_db",
+    "AsyncPool": "shopdb.async_db",
+    "AsyncStore": "shopdb.store",
     "Settings": "shopdb.config",
     "load_settings": "shopdb.config",
     "errors": "shopdb.errors",
@@ -21,20 +24,24 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "AsyncPool",
+    "AsyncStore",
     "DbConnection",
     "Pool",
     "Settings",
     "Store",
     "errors",
+    "establish_async_pool",
     "establish_connection_pool",
     "load_settings",
 ]
 
 if TYPE_CHECKING:
     from shopdb import errors
+    from shopdb.async_db import AsyncPool, establish_async_pool
     from shopdb.config import Settings, load_settings
     from shopdb.db import DbConnection, Pool, establish_connection_pool
-    from shopdb.store import Store
+    from shopdb.store import AsyncStore, Store
 
 
 def __getattr__(name: str) -> Any:

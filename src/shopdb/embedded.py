@@ -60,9 +60,12 @@ class EmbeddedServer:
         self._pg_ctl("stop", "-m", "fast")
 
     def start(self) -> None:
-        """Start the server again after :meth:`stop` or :meth:`kill`."""
-        with self._handle._lock:  # the library's interprocess lock around start-up
-            self._handle.ensure_postgres_running()
+        """Start the server again after :meth:`stop` or :meth:`kill`.
+
+        The library's own ``start()``: it takes its interprocess lock, starts
+        the server if it is not running, and registers this process as a user.
+        """
+        self._handle.start()
 
     def kill(self) -> None:
         """SIGKILL the postmaster and its backends, as a crash or power cut would."""

@@ -210,28 +210,87 @@ _INPUT_STATES = {
 }
 
 
-def translate(exc: BaseException) -> ShopError:
+@dataclass(frozen=True)
+class PoolLimits:
+    """What a pool timeout message tells: how long the caller waited, for how many connections."""
+
+    timeout: float
+    connections: int
+
+
+class Translating:
+    """``with translating:``: a database error escaping the block leaves as a :class:`ShopError`.
+
+    Every path to the database (the Store, sync and async, the pools' context
+    managers, the CLI's commands) goes through one of these, so errors are
+    translated in one place, always chained to the driver's error
+    (``raise ... from exc``). Errors that are not the database's (and
+    :class:`ShopError` itself) pass through untouched. Stateless and
+    reentrant: one instance serves every thread and task.
+    """
+
+    __slots__ = ("limits",)
+
+    def __init__(self, limits: PoolLimits | None = None) -> None:
+        self.limits = limits
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if exc is not None and not isinstance(exc, ShopError) and _is_database_error(exc):
+            raise translate(exc, self.limits) from exc
+
+
+#: The translation without pool numbers, for code that holds no pool.
+translating = Translating()
+
+_DATABASE_ERRORS: tuple[type[BaseException], ...] | None = None
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    global _DATABASE_ERRORS  # noqa: PLW0603 (computed once, on first use, to keep imports lazy)
+    if _DATABASE_ERRORS is None:
+        import psycopg
+        from sqlalchemy import exc as sa_exc
+
+        _DATABASE_ERRORS = (psycopg.Error, sa_exc.DBAPIError, sa_exc.TimeoutError)
+    return isinstance(exc, _DATABASE_ERRORS)
+
+
+def translate(exc: BaseException, limits: PoolLimits | None = None) -> ShopError:
     """Turn a driver or SQLAlchemy exception into the matching :class:`ShopError`.
 
     This is the one place that knows SQLSTATEs and constraint names. An
     exception that is already a :class:`ShopError` is returned unchanged.
+    ``limits`` puts the pool's numbers into a :class:`PoolTimeout`'s message.
     """
     if isinstance(exc, ShopError):
         return exc
     import psycopg
+    import psycopg_pool
     from sqlalchemy import exc as sa_exc
 
-    if isinstance(exc, sa_exc.TimeoutError):
-        return PoolTimeout(str(exc).split(", connection timed out")[0].strip() or "pool timeout")
+    inner: BaseException = exc
     if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None:
-        inner: BaseException = exc.orig
-        if exc.connection_invalidated:
+        inner = exc.orig
+        if exc.connection_invalidated and not isinstance(inner, psycopg_pool.PoolTimeout):
             return DatabaseUnavailable(f"the database connection was lost: {_first_line(inner)}")
-    else:
-        inner = exc
+    if isinstance(inner, psycopg_pool.PoolTimeout | sa_exc.TimeoutError):
+        return _pool_timeout(inner, limits)
     if not isinstance(inner, psycopg.Error):
         return ShopError(_first_line(inner))
     return _translate_psycopg(inner)
+
+
+def _pool_timeout(exc: BaseException, limits: PoolLimits | None) -> PoolTimeout:
+    if limits is None:
+        return PoolTimeout(_first_line(exc).replace(" sec", " s"))
+    return PoolTimeout(
+        f"couldn't get a connection after {limits.timeout:.2f} s: all "
+        f"{limits.connections} connections are in use "
+        "(see SHOPDB_POOL_SIZE, SHOPDB_MAX_OVERFLOW, SHOPDB_POOL_TIMEOUT)"
+    )
 
 
 def _translate_psycopg(exc: Any) -> ShopError:

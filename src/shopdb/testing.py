@@ -21,13 +21,20 @@ Fixtures:
 ``db_connection``  a Core connection inside a transaction rolled back after the test
 ``db_session``     an ORM session on ``db_connection``; its commits become savepoints
 ``store``          a :class:`~shopdb.store.Store` on ``db_connection``, rolled back likewise
+
+And for ``async def`` tests (run by anyio's pytest plugin, which comes with
+anyio: mark them ``@pytest.mark.anyio``):
+
+``async_db_connection``  an async Core connection in a transaction rolled back after the test
+``async_db_session``     an ``AsyncSession`` on it; its commits become savepoints
+``async_store``          an :class:`~shopdb.store.AsyncStore` on it, rolled back likewise
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,13 +44,14 @@ if TYPE_CHECKING:
     import psycopg
     from psycopg.rows import TupleRow
     from sqlalchemy.engine import Connection
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
     from sqlalchemy.orm import Session
 
     from shopdb.config import Settings
     from shopdb.connect import Target
     from shopdb.db import Pool
     from shopdb.embedded import EmbeddedServer
-    from shopdb.store import Store
+    from shopdb.store import AsyncStore, Store
 
 #: The environment variable naming an external server for tests.
 TEST_URL_VARIABLE = "SHOPDB_TEST_DATABASE_URL"
@@ -150,13 +158,11 @@ def shopdb_target(shopdb_server: DatabaseFactory) -> Target:
 @pytest.fixture(scope="session")
 def shopdb_pool(shopdb_server: DatabaseFactory, shopdb_target: Target) -> Iterator[Pool]:
     """A connection pool on the migrated test database."""
-    from shopdb.db import Pool, make_engine
+    from shopdb.db import Pool
 
-    settings = shopdb_server.settings()
     route = shopdb_server.pooled_target(shopdb_target.database)
-    pool = Pool(make_engine(route, settings), settings, route)
-    yield pool
-    pool.close()
+    with Pool(route, shopdb_server.settings()) as pool:
+        yield pool
 
 
 @pytest.fixture
@@ -191,3 +197,60 @@ def store(db_connection: Connection) -> Store:
     db_connection.exec_driver_sql("SELECT 1")
     driver: psycopg.Connection[TupleRow] = db_connection.connection.driver_connection  # type: ignore[assignment]
     return Store.bound(driver)
+
+
+@pytest.fixture
+async def async_db_connection(
+    shopdb_server: DatabaseFactory, shopdb_target: Target
+) -> AsyncIterator[AsyncConnection]:
+    """An async connection in a transaction rolled back when the (async) test ends."""
+    import psycopg
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    from shopdb.config import DRIVER
+    from shopdb.connect import libpq_url
+    from shopdb.pooling import connection_kwargs
+
+    route = shopdb_server.pooled_target(shopdb_target.database)
+    url, kwargs = libpq_url(route.url), connection_kwargs(shopdb_server.settings())
+
+    async def connect() -> psycopg.AsyncConnection[TupleRow]:
+        return await psycopg.AsyncConnection.connect(url, **kwargs)
+
+    engine = create_async_engine(
+        f"{DRIVER}://", poolclass=NullPool, async_creator=connect, isolation_level="READ COMMITTED"
+    )
+    try:
+        async with engine.connect() as conn:
+            outer = await conn.begin()
+            try:
+                yield conn
+            finally:
+                await outer.rollback()
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def async_db_session(async_db_connection: AsyncConnection) -> AsyncIterator[AsyncSession]:
+    """An ``AsyncSession`` joined to :func:`async_db_connection`; commits become savepoints."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    async with AsyncSession(
+        bind=async_db_connection,
+        join_transaction_mode="create_savepoint",
+        expire_on_commit=False,
+    ) as session:
+        yield session
+
+
+@pytest.fixture
+async def async_store(async_db_connection: AsyncConnection) -> AsyncStore:
+    """An AsyncStore whose every call runs in the test's transaction (rolled back with it)."""
+    from shopdb.store import AsyncStore
+
+    await async_db_connection.exec_driver_sql("SELECT 1")  # start the transaction now
+    raw = await async_db_connection.get_raw_connection()
+    driver: psycopg.AsyncConnection[TupleRow] = raw.driver_connection  # type: ignore[assignment]
+    return AsyncStore.bound(driver)

@@ -1,4 +1,4 @@
-"""Carts: lines, views and checkout, each one statement. The Store calls these."""
+"""Carts: lines, views and checkout, as Store operations (see :mod:`shopdb.store.core`)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from decimal import Decimal
 from typing import Any
 
 from shopdb.errors import InsufficientInventory, InvalidInput, NotFound, Shortage
-from shopdb.schemas import CartItemRead, CartLine, CartRead, CartView, Receipt, trusted
-from shopdb.store.runner import Conn, returned
+from shopdb.schemas import CartItemRead, CartRead, CartView, Receipt
+from shopdb.store.arguments import ident, integer
+from shopdb.store.core import ALL, COUNT, ONE, Query, Steps, operation, relabel, returned
 
 CREATE = "INSERT INTO carts (user_id) VALUES (%s) RETURNING id, user_id, created_at"
 
@@ -42,7 +43,7 @@ FROM products p WHERE p.id = %(product)s
 """
 CART_EXISTS = "SELECT 1 FROM carts WHERE id = %s"
 VIEW = """
-SELECT c.id, c.user_id, ci.product_id, p.name, p.price, ci.quantity
+SELECT c.id, c.user_id, ci.product_id, p.name, p.price, ci.quantity, p.price * ci.quantity
 FROM carts c
 LEFT JOIN cart_items ci ON ci.cart_id = c.id
 LEFT JOIN products p ON p.id = ci.product_id
@@ -89,48 +90,60 @@ WHERE NOT EXISTS (SELECT 1 FROM short)
 """
 
 
-def create(conn: Conn, prepare: bool, user_id: int) -> CartRead:
-    """Open a cart; a missing user surfaces as the driver's foreign-key error."""
-    row = returned(conn.execute(CREATE, (user_id,), prepare=prepare).fetchone())
-    return trusted(CartRead, {"id": row[0], "user_id": row[1], "created_at": row[2]})
-
-
 def _item(row: tuple[Any, ...]) -> CartItemRead:
-    return trusted(
-        CartItemRead,
-        {"id": row[0], "cart_id": row[1], "product_id": row[2], "quantity": row[3]},
+    return CartItemRead.model_validate(
+        {"id": row[0], "cart_id": row[1], "product_id": row[2], "quantity": row[3]}
     )
 
 
-def add(conn: Conn, prepare: bool, cart_id: int, product_id: int, quantity: int) -> CartItemRead:
+@operation()
+def create(user_id: int) -> Steps[CartRead]:
+    """Open a cart for a user; :class:`NotFound` if the user does not exist."""
+    ident(user_id, "user_id")
+    try:
+        row = returned((yield Query(CREATE, (user_id,), ONE)))
+    except NotFound as exc:  # the foreign key to users
+        raise NotFound("user", user_id) from exc
+    return CartRead.model_validate({"id": row[0], "user_id": row[1], "created_at": row[2]})
+
+
+@operation()
+def add(cart_id: int, product_id: int, quantity: int = 1) -> Steps[CartItemRead]:
     """Add ``quantity`` of a product to a cart, within the product's stock."""
+    ident(cart_id, "cart_id")
+    ident(product_id, "product_id")
+    integer(quantity, "quantity", 1)
     params = {"cart": cart_id, "product": product_id, "qty": quantity}
-    row = conn.execute(ADD, params, prepare=prepare).fetchone()
+    try:
+        row = yield Query(ADD, params, ONE)
+    except InvalidInput as exc:
+        if exc.field != "value":
+            raise
+        raise relabel(exc, "quantity") from exc
     if row is not None:
         return _item(row)
-    raise _refused(conn, prepare, cart_id, product_id, quantity, adding=True)
+    raise (yield from _refused(cart_id, product_id, quantity, adding=True))
 
 
-def set_quantity(
-    conn: Conn, prepare: bool, cart_id: int, product_id: int, quantity: int
-) -> CartItemRead | None:
+@operation()
+def set_quantity(cart_id: int, product_id: int, quantity: int) -> Steps[CartItemRead | None]:
     """Make the line hold ``quantity`` (0 removes it), within the product's stock."""
+    ident(cart_id, "cart_id")
+    ident(product_id, "product_id")
+    integer(quantity, "quantity", 0)
     if quantity == 0:
-        remove(conn, prepare, cart_id, product_id, missing_ok=True)
+        yield from _remove(cart_id, product_id, missing_ok=True)
         return None
     params = {"cart": cart_id, "product": product_id, "qty": quantity}
-    row = conn.execute(SET, params, prepare=prepare).fetchone()
+    row = yield Query(SET, params, ONE)
     if row is not None:
         return _item(row)
-    raise _refused(conn, prepare, cart_id, product_id, quantity, adding=False)
+    raise (yield from _refused(cart_id, product_id, quantity, adding=False))
 
 
-def _refused(
-    conn: Conn, prepare: bool, cart_id: int, product_id: int, quantity: int, *, adding: bool
-) -> Exception:
+def _refused(cart_id: int, product_id: int, quantity: int, *, adding: bool) -> Steps[Exception]:
     """Why an add or set wrote nothing. Only the message depends on this second look."""
-    params = {"cart": cart_id, "product": product_id}
-    row = conn.execute(DIAGNOSE, params, prepare=prepare).fetchone()
+    row = yield Query(DIAGNOSE, {"cart": cart_id, "product": product_id}, ONE)
     if row is None:
         return NotFound("product", product_id)
     stock, in_cart, cart_exists = row
@@ -140,59 +153,66 @@ def _refused(
     return InsufficientInventory([Shortage(product_id, wanted, stock)])
 
 
-def remove(
-    conn: Conn, prepare: bool, cart_id: int, product_id: int, *, missing_ok: bool = False
-) -> None:
+@operation()
+def remove(cart_id: int, product_id: int) -> Steps[None]:
     """Remove a product's line from a cart; :class:`NotFound` if it is not there."""
-    if conn.execute(REMOVE, (cart_id, product_id), prepare=prepare).rowcount:
+    ident(cart_id, "cart_id")
+    ident(product_id, "product_id")
+    yield from _remove(cart_id, product_id, missing_ok=False)
+
+
+def _remove(cart_id: int, product_id: int, *, missing_ok: bool) -> Steps[None]:
+    if (yield Query(REMOVE, (cart_id, product_id), COUNT)):
         return
-    if conn.execute(CART_EXISTS, (cart_id,), prepare=prepare).fetchone() is None:
+    if (yield Query(CART_EXISTS, (cart_id,), ONE)) is None:
         raise NotFound("cart", cart_id)
     if not missing_ok:
         raise NotFound("cart item", product_id, field="product_id")
 
 
-def view(conn: Conn, prepare: bool, cart_id: int) -> CartView:
+def _lines(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Rows of (product_id, name, unit_price, quantity, line_total) as cart lines."""
+    return [
+        {
+            "product_id": r[0],
+            "name": r[1],
+            "unit_price": r[2],
+            "quantity": r[3],
+            "line_total": r[4],
+        }
+        for r in rows
+    ]
+
+
+def _total(lines: list[dict[str, Any]]) -> Decimal:
+    return sum((line["line_total"] for line in lines), Decimal(0))
+
+
+@operation(read_only=True)
+def view(cart_id: int) -> Steps[CartView]:
     """The cart, its lines with prices and totals, in one query."""
-    rows = conn.execute(VIEW, (cart_id,), prepare=prepare).fetchall()
+    ident(cart_id, "cart_id")
+    rows = yield Query(VIEW, (cart_id,), ALL)
     if not rows:
         raise NotFound("cart", cart_id)
-    items = [_line(r[2], r[3], r[4], r[5]) for r in rows if r[2] is not None]
-    return trusted(
-        CartView,
-        {"id": rows[0][0], "user_id": rows[0][1], "items": items, "total": _total(items)},
+    lines = _lines([r[2:] for r in rows if r[2] is not None])
+    return CartView.model_validate(
+        {"id": rows[0][0], "user_id": rows[0][1], "items": lines, "total": _total(lines)}
     )
 
 
-def _total(items: list[CartLine]) -> Decimal:
-    return sum((i.line_total for i in items), Decimal(0))
-
-
-def _line(product_id: int, name: str, price: Decimal, quantity: int) -> CartLine:
-    return trusted(
-        CartLine,
-        {
-            "product_id": product_id,
-            "name": name,
-            "unit_price": price,
-            "quantity": quantity,
-            "line_total": price * quantity,
-        },
-    )
-
-
-def checkout(conn: Conn, prepare: bool, cart_id: int) -> Receipt:
+@operation()
+def checkout(cart_id: int) -> Steps[Receipt]:
     """Sell every line of the cart or nothing; see :data:`CHECKOUT`."""
-    rows = conn.execute(CHECKOUT, {"cart": cart_id}, prepare=prepare).fetchall()
+    ident(cart_id, "cart_id")
+    rows = yield Query(CHECKOUT, {"cart": cart_id}, ALL)
     if not any(r[0] == "cart" for r in rows):
         raise NotFound("cart", cart_id)
     short = [Shortage(r[1], r[2], r[3]) for r in rows if r[0] == "short"]
     if short:
         raise InsufficientInventory(short)
-    items = sorted(
-        (_line(r[1], r[5], r[4], r[2]) for r in rows if r[0] == "sold"),
-        key=lambda line: line.product_id,
-    )
-    if not items:
+    sold = sorted((r for r in rows if r[0] == "sold"), key=lambda r: r[1])
+    lines = _lines([(r[1], r[5], r[4], r[2], r[4] * r[2]) for r in sold])
+    if not lines:
         raise InvalidInput("cart_id", f"cart {cart_id} is empty; there is nothing to check out")
-    return trusted(Receipt, {"cart_id": cart_id, "items": items, "total": _total(items)})
+    return Receipt.model_validate({"cart_id": cart_id, "items": lines, "total": _total(lines)})

@@ -1,12 +1,20 @@
-"""Products: the catalog and its stock. SQL and row mapping; the Store calls these."""
+"""Products: the catalog and its stock, as Store operations (see :mod:`shopdb.store.core`)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
-from shopdb.errors import InsufficientInventory, NotFound, Shortage
-from shopdb.schemas import NewProduct, ProductRead, trusted
-from shopdb.store.runner import Conn, returned
+from pydantic import TypeAdapter
+
+from shopdb.errors import InsufficientInventory, InvalidInput, NotFound, Shortage
+from shopdb.limits import INT_MAX
+from shopdb.schemas import NewProduct, ProductChanges, ProductRead
+from shopdb.store.arguments import ident, integer
+from shopdb.store.core import ALL, COUNT, ONE, Query, Steps, operation, relabel, returned, validated
+
+#: Most products a page of list_products may hold.
+PAGE_MAX = 1000
 
 COLUMNS = "id, name, description, price, inventory_count"
 INSERT = (
@@ -24,74 +32,107 @@ ADJUST = (
     "UPDATE products SET inventory_count = inventory_count + %(delta)s "
     "WHERE id = %(id)s AND inventory_count + %(delta)s >= 0 RETURNING inventory_count"
 )
-COUNT = "SELECT inventory_count FROM products WHERE id = %s"
+COUNT_STOCK = "SELECT inventory_count FROM products WHERE id = %s"
 #: The columns update_product may set, in a fixed order.
 UPDATABLE = ("name", "description", "price", "inventory_count")
+
+_PAGE = TypeAdapter(list[ProductRead])
+
+
+def _values(row: tuple[Any, ...]) -> dict[str, Any]:
+    return {
+        "id": row[0],
+        "name": row[1],
+        "description": row[2],
+        "price": row[3],
+        "inventory_count": row[4],
+    }
 
 
 def product(row: tuple[Any, ...]) -> ProductRead:
     """A row of :data:`COLUMNS` as the public shape."""
-    return trusted(
-        ProductRead,
-        {
-            "id": row[0],
-            "name": row[1],
-            "description": row[2],
-            "price": row[3],
-            "inventory_count": row[4],
-        },
+    return ProductRead.model_validate(_values(row))
+
+
+@operation()
+def create(
+    name: str, price: Decimal | int | str, inventory_count: int, description: str | None = None
+) -> Steps[ProductRead]:
+    """Add a product."""
+    new = validated(
+        NewProduct,
+        name=name,
+        price=price,
+        inventory_count=inventory_count,
+        description=description,
     )
-
-
-def insert(conn: Conn, prepare: bool, new: NewProduct) -> ProductRead:
-    """Insert a product."""
     params = (new.name, new.description, new.price, new.inventory_count)
-    return product(returned(conn.execute(INSERT, params, prepare=prepare).fetchone()))
+    return product(returned((yield Query(INSERT, params, ONE))))
 
 
-def get(conn: Conn, prepare: bool, product_id: int) -> ProductRead:
+@operation(read_only=True)
+def get(product_id: int) -> Steps[ProductRead]:
     """The product with ``product_id``; :class:`NotFound` if there is none."""
-    row = conn.execute(GET, (product_id,), prepare=prepare).fetchone()
+    ident(product_id, "product_id")
+    row = yield Query(GET, (product_id,), ONE)
     if row is None:
         raise NotFound("product", product_id)
     return product(row)
 
 
-def page(conn: Conn, prepare: bool, after_id: int, limit: int) -> list[ProductRead]:
+@operation(read_only=True)
+def page(after_id: int | None = None, limit: int = 50) -> Steps[list[ProductRead]]:
     """Up to ``limit`` products with ids above ``after_id``, by id."""
-    rows = conn.execute(PAGE, (after_id, limit), prepare=prepare).fetchall()
-    return [product(row) for row in rows]
+    after = 0 if after_id is None else integer(after_id, "after_id", 0)
+    integer(limit, "limit", 1, PAGE_MAX)
+    rows = yield Query(PAGE, (after, limit), ALL)
+    return _PAGE.validate_python([_values(row) for row in rows])
 
 
-def update(conn: Conn, prepare: bool, product_id: int, changes: dict[str, object]) -> ProductRead:
+@operation()
+def update(product_id: int, **changes: object) -> Steps[ProductRead]:
     """Set the given columns (names from :data:`UPDATABLE` only) and return the product."""
-    columns = [c for c in UPDATABLE if c in changes]
-    if not columns:
-        return get(conn, prepare, product_id)
-    assignments = ", ".join(f"{c} = %s" for c in columns)
-    row = conn.execute(
-        f"UPDATE products SET {assignments} WHERE id = %s RETURNING {COLUMNS}",
-        (*(changes[c] for c in columns), product_id),
-        prepare=prepare,
-    ).fetchone()
+    ident(product_id, "product_id")
+    parsed = validated(ProductChanges, **changes)
+    values = {field: getattr(parsed, field) for field in parsed.model_fields_set}
+    for field, value in values.items():
+        if value is None and field != "description":
+            raise InvalidInput(field, "must not be null")
+    columns = [c for c in UPDATABLE if c in values]
+    if columns:
+        assignments = ", ".join(f"{c} = %s" for c in columns)
+        sql = f"UPDATE products SET {assignments} WHERE id = %s RETURNING {COLUMNS}"
+        row = yield Query(sql, (*(values[c] for c in columns), product_id), ONE)
+    else:
+        row = yield Query(GET, (product_id,), ONE)
     if row is None:
         raise NotFound("product", product_id)
     return product(row)
 
 
-def delete(conn: Conn, prepare: bool, product_id: int) -> None:
+@operation()
+def delete(product_id: int) -> Steps[None]:
     """Delete a product (its cart lines go with it); :class:`NotFound` if there is none."""
-    if conn.execute(DELETE, (product_id,), prepare=prepare).rowcount == 0:
+    ident(product_id, "product_id")
+    if (yield Query(DELETE, (product_id,), COUNT)) == 0:
         raise NotFound("product", product_id)
 
 
-def adjust(conn: Conn, prepare: bool, product_id: int, delta: int) -> int:
+@operation()
+def adjust(product_id: int, delta: int) -> Steps[int]:
     """Add ``delta`` to the stock atomically; refuse to go below zero."""
-    row = conn.execute(ADJUST, {"delta": delta, "id": product_id}, prepare=prepare).fetchone()
+    ident(product_id, "product_id")
+    integer(delta, "delta", -INT_MAX, INT_MAX)
+    try:
+        row = yield Query(ADJUST, {"delta": delta, "id": product_id}, ONE)
+    except InvalidInput as exc:
+        if exc.field != "value":
+            raise
+        raise relabel(exc, "delta") from exc
     if row is not None:
         return int(row[0])
     # Refused: say why. Only the message depends on this second look.
-    current = conn.execute(COUNT, (product_id,), prepare=prepare).fetchone()
+    current = yield Query(COUNT_STOCK, (product_id,), ONE)
     if current is None:
         raise NotFound("product", product_id)
     raise InsufficientInventory([Shortage(product_id, -delta, int(current[0]))])
