@@ -175,18 +175,19 @@ def apply_pending(migrator: Migrator) -> None:
         total = len(migrator.scripts())
         click.echo(f"nothing to apply: all {total} migrations are applied")
         return
-    steps = migrator.run(on_step=_printer(len(pending)))
+    steps = migrator.run(on_step=_printer(pending))
     click.echo(f"applied {len(steps)} migration{'s' if len(steps) != 1 else ''}; up to date")
 
 
-def _printer(total: int) -> Callable[[Step], None]:
+def _printer(todo: list[Migration], total: int | None = None) -> Callable[[Step], None]:
     counter = [0]
+    width = max((len(m.revision) for m in todo), default=0)
 
     def show(step: Step) -> None:
         counter[0] += 1
         verb = "applied " if step.direction == "up" else "reverted"
         click.echo(
-            f"[{counter[0]}/{total}] {verb} {step.migration.revision} "
+            f"[{counter[0]}/{total or len(todo)}] {verb} {step.migration.revision:<{width}} "
             f"{step.migration.name:<28} {duration(step.seconds)}"
         )
 
@@ -230,7 +231,7 @@ def revert(count: int | None, everything: bool, sql: bool) -> None:
         click.echo("nothing to revert: no migration is applied")
         return
     todo = len(applied) if n is None else min(n, len(applied))
-    steps = migrator.revert(n, on_step=_printer(todo))
+    steps = migrator.revert(n, on_step=_printer(applied, todo))
     click.echo(f"reverted {len(steps)} migration{'s' if len(steps) != 1 else ''}")
 
 
@@ -252,7 +253,7 @@ def redo(count: int | None, everything: bool) -> None:
         click.echo("nothing to redo: no migration is applied")
         return
     todo = len(applied) if n is None else min(n, len(applied))
-    steps = migrator.redo(n, on_step=_printer(2 * todo))
+    steps = migrator.redo(n, on_step=_printer(applied, 2 * todo))
     click.echo(f"redid {len(steps) // 2} migration{'s' if len(steps) != 2 else ''}")
 
 
