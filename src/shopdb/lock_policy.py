@@ -58,11 +58,11 @@ class LockPolicy:
             "SET TimeZone = 'UTC'",
         ]
 
-    def retry(self, action: Callable[[], T], *, on_retry: Callable[[], None] | None = None) -> T:
+    def retry(self, action: Callable[[], T], *, unless: Callable[[], bool] | None = None) -> T:
         """Run ``action`` (one whole transaction) again while it fails only for want of a lock.
 
         Gives up, raising the last error, once :attr:`budget` seconds have
-        passed since the first failure.
+        passed since the first failure, or at once when ``unless()`` says so.
         """
         deadline: float | None = None
         pause = 0.02
@@ -70,14 +70,12 @@ class LockPolicy:
             try:
                 return action()
             except Exception as exc:
-                if not is_lock_timeout(exc):
+                if not is_lock_timeout(exc) or (unless is not None and unless()):
                     raise
                 now = time.monotonic()
                 deadline = deadline if deadline is not None else now + self.budget
                 if now >= deadline:
                     raise
-                if on_retry is not None:
-                    on_retry()
                 # Jitter, so that two migrations (or a migration and a cron
                 # job) retrying on the same table do not collide in step.
                 time.sleep(min(pause, deadline - now) * random.uniform(0.5, 1.5))  # noqa: S311

@@ -27,18 +27,18 @@ Applications call :func:`run_pending` at start-up (the seed stack's
 from __future__ import annotations
 
 import io
-import re
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from shopdb import migration_history
 from shopdb.config import Settings, load_settings
-from shopdb.connect import Target, libpq_url, resolve_target, wait_for_database
-from shopdb.errors import MigrationError, MigrationLockTimeout, ShopError, translate
+from shopdb.connect import Target, libpq_url, resolve_target
+from shopdb.errors import MigrationError, ShopError, translate
 from shopdb.lock_policy import LockPolicy
 from shopdb.migration_graph import (
     Migration,
@@ -48,7 +48,8 @@ from shopdb.migration_graph import (
     upgrade_plan,
     version_heads,
 )
-from shopdb.migration_sources import APP_BRANCH, Sources, alembic_config
+from shopdb.migration_lock import LOCK_KEY
+from shopdb.migration_sources import Sources, alembic_config
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -68,9 +69,20 @@ __all__ = [
 
 HISTORY_TABLE = migration_history.HISTORY_TABLE
 VERSION_TABLE = "alembic_version"
-#: Advisory lock key: "shopdb" in ASCII, then 1 for migrations.
-LOCK_KEY = 0x73686F7064620001
 Direction = Literal["up", "down"]
+
+
+@dataclass
+class _Attempt:
+    """One migration being applied or reverted, and whether it committed steps of its own."""
+
+    migration: Migration
+    direction: Direction
+    outside: bool = False
+
+    def ran_outside(self) -> bool:
+        """True once a step committed outside the migration's transaction."""
+        return self.outside
 
 
 @dataclass(frozen=True)
@@ -115,7 +127,7 @@ class Migrator:
 
     def migrations(self) -> list[Migration]:
         """Every migration, in order, with whether and when it was applied."""
-        with self._reading() as conn:
+        with self.reading() as conn:
             return self._state(conn)
 
     def pending(self) -> list[Migration]:
@@ -155,7 +167,7 @@ class Migrator:
         """
         from alembic import command
 
-        with self._reading() as conn:
+        with self.reading() as conn:
             state = self._state(conn)
         todo = upgrade_plan(state, None) if direction == "up" else revert_order(state, count)
         if not todo:
@@ -165,7 +177,7 @@ class Migrator:
         for migration in todo:
             heads = version_heads(state, applied)
             buffer = io.StringIO()
-            config = self._config(
+            config = self.alembic_config(
                 url=libpq_url(self.target.url),
                 output_buffer=buffer,
                 on_version_apply=[self._recorder([migration], [])],
@@ -182,40 +194,13 @@ class Migrator:
 
     def generate(self, name: str, *, autogenerate: bool = False) -> Path:
         """Write a new migration file; with ``autogenerate``, fill it from the difference
-        between the models and the database.
+        between the models and the database (see :mod:`shopdb.migration_files`).
 
-        With an application directory (``SHOPDB_APP_MIGRATIONS_DIR``) the file
-        goes there, as ``app_NNNN_<name>.py`` on the ``app`` branch, and
-        ``autogenerate`` compares the application's metadata
-        (``SHOPDB_APP_METADATA``). Otherwise it goes into
-        ``SHOPDB_MIGRATIONS_DIR`` as ``NNNN_<name>.py``. Without
-        ``autogenerate``, no database is touched.
+        Without ``autogenerate``, no database is touched.
         """
-        from alembic import command
+        from shopdb.migration_files import generate
 
-        slug = name.strip().lower().replace("-", "_").replace(" ", "_")
-        if not slug.replace("_", "").isalnum() or not slug[0].isalpha():
-            raise MigrationError(
-                f"migration name {name!r} must be letters, digits and underscores, "
-                "starting with a letter"
-            )
-        options = self._new_revision()
-        if not autogenerate:
-            script = command.revision(self._config(), message=slug, **options)
-        else:
-            metadata = self._generate_metadata()
-            from shopdb.migration_sources import include_tables
-
-            with self._reading() as conn:
-                config = self._config(
-                    connection=conn,
-                    target_metadata=metadata,
-                    include_name=include_tables(metadata),
-                )
-                script = command.revision(config, message=slug, autogenerate=True, **options)
-        if script is None or isinstance(script, list):
-            raise MigrationError("Alembic wrote no single migration file")
-        return Path(script.path)
+        return generate(self, name, autogenerate=autogenerate)
 
     @contextmanager
     def connection(self) -> Iterator[Connection]:
@@ -241,40 +226,39 @@ class Migrator:
         steps: list[Step] = []
         for migration in todo:
             started = time.perf_counter()
-            attempt: dict[str, Any] = {}
-
-            def once(migration: Migration = migration, attempt: dict[str, Any] = attempt) -> None:
-                self._one(migration, direction, attempt)
-
+            attempt = _Attempt(migration, direction)
             try:
-                self.policy.retry(once)
+                # A migration that ran steps outside a transaction retried each of
+                # them already (shopdb.online_ddl); one that is a single transaction
+                # is retried whole.
+                self.policy.retry(partial(self._one, attempt), unless=attempt.ran_outside)
             except Exception as exc:
-                raise _failure(exc, direction, migration, steps, attempt) from exc
+                raise _failure(exc, attempt, steps) from exc
             step = Step(migration, direction, time.perf_counter() - started)
             steps.append(step)
             if on_step is not None:
                 on_step(step)
         return steps
 
-    def _one(self, migration: Migration, direction: Direction, attempt: dict[str, Any]) -> None:
-        """Apply or revert exactly ``migration``, on a connection of its own."""
+    def _one(self, attempt: _Attempt) -> None:
+        """Apply or revert exactly ``attempt.migration``, on a connection of its own."""
         from alembic import command
 
         from shopdb.online_ddl import COMMITTED_OUTSIDE
 
+        migration = attempt.migration
         ran: list[str] = []
         with self.connection() as conn:
-            config = self._config(
+            config = self.alembic_config(
                 connection=conn, on_version_apply=[self._recorder([migration], ran)]
             )
             try:
-                if direction == "up":
+                if attempt.direction == "up":
                     command.upgrade(config, migration.revision)
                 else:
                     command.downgrade(config, _below(migration))
             finally:
-                if config.attributes.get(COMMITTED_OUTSIDE):
-                    attempt["outside"] = True
+                attempt.outside = attempt.outside or bool(config.attributes.get(COMMITTED_OUTSIDE))
         if ran != [migration.revision]:  # pragma: no cover (a guard on Alembic's resolution)
             raise MigrationError(f"Alembic ran {ran or 'nothing'} instead of {migration.revision}")
 
@@ -319,57 +303,9 @@ class Migrator:
             state.append(replace(script, applied=True, applied_at=at, applied_checksum=checksum))
         return state
 
-    def _new_revision(self) -> dict[str, Any]:
-        """Where the next ``generate`` writes, and its id and place in the history."""
-        app = self.sources.app
-        if app is None:
-            if self.settings.migrations_dir is None:
-                raise MigrationError(
-                    "set SHOPDB_APP_MIGRATIONS_DIR (or --app-migrations-dir) to your "
-                    "application's migrations directory: new migrations go there, on top of "
-                    "shopdb's"
-                )
-            existing = [m for m in self.scripts() if m.source == "shopdb"]
-            numbers = [int(m.revision) for m in existing if m.revision.isdigit()]
-            return {"rev_id": f"{max(numbers, default=0) + 1:04d}"}
-        app.mkdir(parents=True, exist_ok=True)
-        scripts = self.scripts()
-        mine = [m for m in scripts if m.source == APP_BRANCH]
-        numbers = [
-            int(m.revision.removeprefix(f"{APP_BRANCH}_"))
-            for m in mine
-            if re.fullmatch(rf"{APP_BRANCH}_\d+", m.revision)
-        ]
-        rev_id = f"{APP_BRANCH}_{max(numbers, default=0) + 1:04d}"
-        if mine:
-            required = {r for m in mine for r in m.parents}
-            head = next(m.revision for m in reversed(mine) if m.revision not in required)
-            return {"rev_id": rev_id, "head": head, "version_path": str(app)}
-        # The first: a branch of its own that needs shopdb's newest migration.
-        shopdb_head = [m for m in scripts if m.source == "shopdb"][-1].revision
-        return {
-            "rev_id": rev_id,
-            "head": "base",
-            "branch_label": APP_BRANCH,
-            "version_path": str(app),
-            "depends_on": shopdb_head,
-        }
-
-    def _generate_metadata(self) -> list[Any]:
-        from shopdb.migration_sources import load_app_metadata
-        from shopdb.schema import metadata
-
-        if self.sources.app is None:
-            return [metadata]
-        if not self.settings.app_metadata:
-            raise MigrationError(
-                "--autogenerate compares your models with the database: set "
-                "SHOPDB_APP_METADATA=module:attribute to your SQLAlchemy MetaData"
-            )
-        return [load_app_metadata(self.settings.app_metadata)]
-
     @contextmanager
-    def _reading(self) -> Iterator[Connection]:
+    def reading(self) -> Iterator[Connection]:
+        """A connection for reading, whose errors become :class:`~shopdb.errors.ShopError`."""
         try:
             with self.connection() as conn:
                 yield conn
@@ -380,29 +316,10 @@ class Migrator:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        """Hold the migration advisory lock on a connection of its own."""
-        import psycopg
+        from shopdb.migration_lock import hold
 
-        wait_for_database(self.target, self.settings)
-        deadline = time.monotonic() + self.settings.migration_lock_wait
-        with psycopg.connect(libpq_url(self.target.url), autocommit=True) as conn:
-            while True:
-                row = conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
-                if row and row[0]:
-                    break
-                if time.monotonic() >= deadline:
-                    raise MigrationLockTimeout(
-                        "another process kept the migration lock for more than "
-                        f"{self.settings.migration_lock_wait:g} s "
-                        "(raise SHOPDB_MIGRATION_LOCK_WAIT to wait longer)"
-                    )
-                time.sleep(0.1)
-            try:
-                yield
-            finally:
-                # Closing the connection would release it too; say so explicitly.
-                with suppress(psycopg.Error):
-                    conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+        with hold(self.target, self.settings):
+            yield
 
     def _engine(self) -> Engine:
         from sqlalchemy import create_engine
@@ -422,9 +339,10 @@ class Migrator:
     def _script_directory(self) -> ScriptDirectory:
         from alembic.script import ScriptDirectory
 
-        return ScriptDirectory.from_config(self._config())
+        return ScriptDirectory.from_config(self.alembic_config())
 
-    def _config(self, **attributes: Any) -> Config:
+    def alembic_config(self, **attributes: Any) -> Config:
+        """The Alembic ``Config`` for these migrations and settings, with ``attributes``."""
         return alembic_config(self.settings, sources=self.sources, **attributes)
 
 
@@ -446,18 +364,14 @@ def _offline_start(migration: Migration, heads: list[str]) -> str:
     return heads[0] if heads else "base"
 
 
-def _failure(
-    exc: Exception,
-    direction: Direction,
-    failed: Migration,
-    steps: list[Step],
-    attempt: dict[str, Any],
-) -> MigrationError:
+def _failure(exc: Exception, attempt: _Attempt, steps: list[Step]) -> MigrationError:
     """Which migration failed, why, and what stays done."""
-    verb, done = ("applying", "applied") if direction == "up" else ("reverting", "reverted")
+    failed = attempt.migration
+    up = attempt.direction == "up"
+    verb, done = ("applying", "applied") if up else ("reverting", "reverted")
     cause = exc if isinstance(exc, ShopError) else translate(exc)
     kept = f"; the {len(steps)} before it stay {done}" if steps else ""
-    if attempt.get("outside"):
+    if attempt.outside:
         what = (
             f"{verb} migration {failed.revision} ({failed.name}) failed: {cause}; "
             "the steps it finished outside a transaction stay done, and running it again "
