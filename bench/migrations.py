@@ -111,15 +111,19 @@ def run_variant(variant: str, args: argparse.Namespace, versions: Path | None) -
     later = [m for m in migrator.scripts() if m.revision > BASE]
     with Traffic(url, args.rows, rate=args.rate, clients=args.clients, seed=args.seed) as traffic:
         phase("baseline", lambda: time.sleep(args.baseline))
+        # Between migrations the traffic settles (a client held up works off
+        # its backlog), so each phase shows what that migration did.
         for migration in later:
             phase(
                 f"upgrade {migration.revision} {migration.name}", _up(migrator, migration.revision)
             )
+            time.sleep(args.settle)
         for migration in reversed(later):
             phase(
                 f"downgrade {migration.revision} {migration.name}",
                 _down(migrator, migration.revision),
             )
+            time.sleep(args.settle)
         phase("after", lambda: time.sleep(args.baseline / 2))
     return [_row(p, traffic.samples) for p in phases]
 
@@ -216,6 +220,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="transactions/s, all clients")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--baseline", type=float, default=20.0, help="seconds before migrating")
+    parser.add_argument(
+        "--settle", type=float, default=5.0, help="seconds of traffic between migrations"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--variant", choices=("current", "earlier", "both"), default="both")
     parser.add_argument("--database", default="shopdb_bench_migrations")
