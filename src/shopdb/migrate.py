@@ -74,14 +74,17 @@ Direction = Literal["up", "down"]
 
 @dataclass
 class _Attempt:
-    """One migration being applied or reverted, and whether it committed steps of its own."""
+    """One migration being applied or reverted, and what it did outside its transaction."""
 
     migration: Migration
     direction: Direction
+    #: It left its transaction for online steps (shopdb.online_ddl), which retry themselves.
     outside: bool = False
+    #: Some of those steps changed the schema, and stay changed.
+    steps_done: bool = False
 
     def ran_outside(self) -> bool:
-        """True once a step committed outside the migration's transaction."""
+        """True once the migration left its transaction: it is not retried whole."""
         return self.outside
 
 
@@ -244,7 +247,7 @@ class Migrator:
         """Apply or revert exactly ``attempt.migration``, on a connection of its own."""
         from alembic import command
 
-        from shopdb.online_ddl import COMMITTED_OUTSIDE
+        from shopdb.online_ddl import OUTSIDE_TRANSACTION, STEPS_DONE
 
         migration = attempt.migration
         ran: list[str] = []
@@ -258,7 +261,8 @@ class Migrator:
                 else:
                     command.downgrade(config, _below(migration))
             finally:
-                attempt.outside = attempt.outside or bool(config.attributes.get(COMMITTED_OUTSIDE))
+                attempt.outside |= bool(config.attributes.get(OUTSIDE_TRANSACTION))
+                attempt.steps_done |= bool(config.attributes.get(STEPS_DONE))
         if ran != [migration.revision]:  # pragma: no cover (a guard on Alembic's resolution)
             raise MigrationError(f"Alembic ran {ran or 'nothing'} instead of {migration.revision}")
 
@@ -371,7 +375,7 @@ def _failure(exc: Exception, attempt: _Attempt, steps: list[Step]) -> MigrationE
     verb, done = ("applying", "applied") if up else ("reverting", "reverted")
     cause = exc if isinstance(exc, ShopError) else translate(exc)
     kept = f"; the {len(steps)} before it stay {done}" if steps else ""
-    if attempt.outside:
+    if attempt.steps_done:
         what = (
             f"{verb} migration {failed.revision} ({failed.name}) failed: {cause}; "
             "the steps it finished outside a transaction stay done, and running it again "

@@ -35,9 +35,9 @@ unique index that found duplicates and was left INVALID) is simply run again.
 Offline (``--sql``) the steps cannot look, so they print every statement, in
 the order a first run executes them.
 
-The block commits the migration's transaction before it starts: the steps
-inside it are not rolled back when a later step fails; they are finished by
-the next run.
+The block commits the migration's transaction so far when it opens (so open
+it first), and the steps inside it are not rolled back when a later step
+fails: the next run finishes them.
 """
 
 from __future__ import annotations
@@ -63,8 +63,11 @@ _CONFDELTYPE = {
     "SET NULL": "n",
     "SET DEFAULT": "d",
 }
-#: config.attributes key set once a step has committed outside the migration's transaction.
-COMMITTED_OUTSIDE = "shopdb.committed_outside_transaction"
+#: config.attributes key set when a migration leaves its transaction for online steps
+#: (what it ran before is committed then): it is not retried whole.
+OUTSIDE_TRANSACTION = "shopdb.outside_transaction"
+#: config.attributes key set once an online step has changed the schema: a rerun finishes it.
+STEPS_DONE = "shopdb.online_steps_done"
 #: config.attributes key holding the run's :class:`LockPolicy`.
 LOCK_POLICY = "shopdb.lock_policy"
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]{0,62}$")
@@ -98,7 +101,7 @@ def outside_transaction() -> Iterator[OnlineDDL]:
             # What ran so far in this migration is committed now, and so is
             # every step below: a failure from here on is finished by a rerun,
             # not rolled back.
-            ddl.attributes[COMMITTED_OUTSIDE] = True
+            ddl.attributes[OUTSIDE_TRANSACTION] = True
         yield ddl
         # The migration's own transaction (its version row) waits briefly again.
         ddl.wait_briefly()
@@ -298,11 +301,14 @@ class OnlineDDL:
             self._emit(statement)
             return
         self._policy.retry(lambda: self._run(statement))
+        self.attributes[STEPS_DONE] = True
 
     def _unblocking(self, statement: str) -> None:
         """A statement whose lock blocks no query: it may wait the whole budget at once."""
         self._wait_up_to(self._policy.budget)
         self._emit(statement)
+        if not self.offline:
+            self.attributes[STEPS_DONE] = True
 
     def wait_briefly(self) -> None:
         """Set the session's lock_timeout back to one short attempt."""
@@ -339,7 +345,10 @@ class OnlineDDL:
     def _tidy_failed_index(self, name: str) -> None:
         found = self._fetch(_INDEX, {"name": name})
         if found is not None and not found[0]:
+            # Undoing the failed build is not a step done.
+            done = self.attributes.get(STEPS_DONE, False)
             self.drop_index(name)
+            self.attributes[STEPS_DONE] = done
 
     def _connection(self) -> Any:
         connection = self._context.connection
