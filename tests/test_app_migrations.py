@@ -236,3 +236,17 @@ def test_the_apps_migrations_must_form_one_line(tmp_path: Path, settings: Settin
         MigrationError, match=r"the app migrations have 2 heads \(app_0002, app_0003\)"
     ):
         migrator.scripts()
+
+
+def test_an_app_migration_needing_a_newer_shopdb_says_so(tmp_path: Path) -> None:
+    app = tmp_path / "app"
+    app.mkdir()
+    source = (APP_DIR / "app_0001_create_reviews.py").read_text()
+    (app / "app_0001_create_reviews.py").write_text(
+        source.replace(f'depends_on = "{HEAD}"', 'depends_on = "0099"')
+    )
+    result = run_cli("--app-migrations-dir", str(app), "migration", "generate", "x", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "Error: a migration refers to revision '0099', which is not among the migrations in "
+    )

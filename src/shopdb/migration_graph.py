@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -69,7 +70,22 @@ def file_checksum(path: Path) -> str:
 
 def read_scripts(script: ScriptDirectory, sources: Sources) -> list[Migration]:
     """Every migration file, in the order they apply, without asking the database."""
-    found = {s.revision: _migration(s, script, sources) for s in script.walk_revisions()}
+    from alembic.script.revision import RevisionError
+    from alembic.util import CommandError
+
+    try:
+        with warnings.catch_warnings():
+            # Alembic warns of a missing down_revision, then fails: the error says it.
+            warnings.simplefilter("ignore", UserWarning)
+            scripts = list(script.walk_revisions())
+            found = {s.revision: _migration(s, script, sources) for s in scripts}
+    except KeyError as exc:
+        raise MigrationError(
+            f"a migration refers to revision {exc.args[0]!r}, which is not among the "
+            f"migrations in {sources.describe()}"
+        ) from None
+    except (RevisionError, CommandError) as exc:
+        raise MigrationError(f"the migrations in {sources.describe()}: {exc}") from None
     for source in sorted({m.source for m in found.values()}):
         inside = {r for r, m in found.items() if m.source == source}
         parents = {p for r in inside for p in found[r].parents}
@@ -158,7 +174,7 @@ def _rank(m: Migration) -> tuple[int, str, str]:
 def _migration(script: Script, directory: ScriptDirectory, sources: Sources) -> Migration:
     path = Path(script.path)
     parents = _revisions(script.down_revision)
-    depends = tuple(directory.get_revision(d).revision for d in _revisions(script.dependencies))
+    depends = tuple(_resolve(directory, d) for d in _revisions(script.dependencies))
     module = script.module
     previous = frozenset(getattr(module, "previous_checksums", ()))
     return Migration(
@@ -171,6 +187,14 @@ def _migration(script: Script, directory: ScriptDirectory, sources: Sources) -> 
         parents=parents,
         previous_checksums=previous,
     )
+
+
+def _resolve(directory: ScriptDirectory, revision: str) -> str:
+    """A ``depends_on`` entry (a revision or a branch label) as a revision id."""
+    found = directory.get_revision(revision)
+    if found is None:
+        raise KeyError(revision)
+    return found.revision
 
 
 def _revisions(value: str | Iterable[str] | None) -> tuple[str, ...]:
