@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -242,9 +243,9 @@ def test_an_app_migration_needing_a_newer_shopdb_says_so(tmp_path: Path) -> None
     app = tmp_path / "app"
     app.mkdir()
     source = (APP_DIR / "app_0001_create_reviews.py").read_text()
-    (app / "app_0001_create_reviews.py").write_text(
-        source.replace(f'depends_on = "{HEAD}"', 'depends_on = "0099"')
-    )
+    newer = re.sub(r'depends_on = "\d+"', 'depends_on = "0099"', source)
+    assert newer != source
+    (app / "app_0001_create_reviews.py").write_text(newer)
     result = run_cli("--app-migrations-dir", str(app), "migration", "generate", "x", cwd=tmp_path)
     assert result.returncode == 1
     assert result.stderr.startswith(
