@@ -214,8 +214,8 @@ def test_0005_interrupted_halfway_is_run_again_and_finishes(
         invalid = conn.execute("SELECT count(*) FROM pg_index WHERE NOT indisvalid").fetchone()
         assert invalid == (1,)
 
-    assert [s.migration.revision for s in migrator.run()] == ["0005"]
-    _migrator(fresh, settings).run()
+    assert [s.migration.revision for s in migrator.run(upto="0005")] == ["0005"]
+    _migrator(fresh, settings).run(upto="0005")
     assert _ddl(empty_db) == _ddl(fresh)
     with psycopg.connect(empty_db) as conn:
         assert conn.execute("SELECT count(*) FROM pg_index WHERE NOT indisvalid").fetchone() == (0,)
@@ -310,7 +310,7 @@ def test_a_migration_waiting_for_a_lock_does_not_hold_up_the_queries_behind_it(
         ThreadPoolExecutor(1) as pool,
     ):
         holder.execute("SELECT count(*) FROM users")  # ACCESS SHARE until the transaction ends
-        running = pool.submit(migrator.run)
+        running = pool.submit(migrator.run, upto="0005")
         try:
             _wait_until_migration_waits_for_a_lock(observer)
             reader.execute(f"SET lock_timeout = '{int(HANG_GUARD)}s'")
@@ -333,7 +333,7 @@ def test_a_lock_that_never_comes_fails_the_migration_after_the_budget(
     with psycopg.connect(empty_db) as holder:
         holder.execute("SELECT count(*) FROM products")
         with pytest.raises(MigrationError) as caught:
-            migrator.run()
+            migrator.run(upto="0005")
         holder.rollback()
     message = str(caught.value)
     assert message.startswith("applying migration 0005 (harden_integrity) failed: ")
@@ -347,6 +347,6 @@ def test_a_lock_that_never_comes_fails_the_migration_after_the_budget(
             "ARRAY['users', 'products', 'carts', 'cart_items']::regclass[])"
         ).fetchall()
     assert sorted(r[0] for r in done) == ["ck_users_email_valid", "ck_users_username_valid"]
-    assert [s.migration.revision for s in migrator.run()] == ["0005"]
-    _migrator(fresh, settings).run()
+    assert [s.migration.revision for s in migrator.run(upto="0005")] == ["0005"]
+    _migrator(fresh, settings).run(upto="0005")
     assert _ddl(empty_db) == _ddl(fresh)
