@@ -41,8 +41,8 @@ from shopdb.migration_sources import alembic_config as shopdb_alembic_config
 from shopdb.testing import DatabaseFactory
 
 ROOT = Path(__file__).resolve().parents[1]
-HISTORIES = {
-    "shopdb": {},
+HISTORIES: dict[str, dict[str, object]] = {
+    "shopdb": {"app_migrations_dir": None, "app_metadata": None},
     "shopdb+app": {
         "app_migrations_dir": ROOT / "examples" / "reviews_app" / "migrations",
         "app_metadata": "examples.reviews_app.models:metadata",
