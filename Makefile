@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.shopdb-installed
 
-.PHONY: run test lint typecheck pytest install clean bench soak bench-faults
+.PHONY: run test lint typecheck pytest install clean bench bench-migrations bench-faults soak
 
 install: $(STAMP)
 
@@ -37,6 +37,12 @@ pytest: $(STAMP)
 ## bench: every implementation side by side; writes the table into docs/performance.md
 bench: $(STAMP)
 	$(BIN)/python -m bench.run --write-docs
+
+## bench-migrations: every migration after 0004 applied and reverted beside live traffic on
+## 2,000,000 products and cart_items (ROWS=...), earlier and current 0005; writes docs/migrations.md
+ROWS ?= 2000000
+bench-migrations: $(STAMP)
+	$(BIN)/python -m bench.migrations --rows $(ROWS) --write-docs
 
 ## soak: the mixed workload for 5 minutes on 32 threads; writes docs/reliability.md
 soak: $(STAMP)

@@ -138,6 +138,9 @@ def test_revert_redo_and_their_counts(empty_db: str) -> None:
 def test_sql_prints_and_runs_nothing(empty_db: str) -> None:
     code, out, _ = _cli(empty_db, "migration", "run", "--sql")
     assert code == 0
+    # What a run sends first: its history table, then each migration's session settings.
+    assert out.startswith("CREATE TABLE IF NOT EXISTS shopdb_migrations (")
+    assert "\n\nSET lock_timeout = '100ms';\n\nSET statement_timeout = 0;\n\n" in out
     assert "CREATE TABLE users" in out
     assert "CREATE TABLE cart_items" in out
     assert _tables(empty_db) == set()

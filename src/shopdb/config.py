@@ -80,10 +80,32 @@ class Settings(BaseSettings):
         Path(".shopdb"), description="Where the embedded server keeps its data."
     )
     migrations_dir: Path | None = Field(
-        None, description="Migration files to use instead of the packaged ones."
+        None,
+        description="A directory that replaces shopdb's packaged migrations (a patched copy); "
+        "an application's own migrations go in app_migrations_dir instead.",
+    )
+    app_migrations_dir: Path | None = Field(
+        None,
+        description="The application's own migrations, applied on top of shopdb's "
+        "(their own Alembic branch).",
+    )
+    app_metadata: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$",
+        description="module:attribute of the application's SQLAlchemy MetaData, for "
+        "`migration generate --autogenerate` and `check`.",
     )
     ddl_lock_timeout: float = Field(
-        5.0, gt=0, description="A migration's wait for a table lock before it fails."
+        5.0,
+        gt=0,
+        description="How long, in all, a migration statement keeps trying to get its lock "
+        "before the migration fails.",
+    )
+    ddl_lock_attempt: float = Field(
+        0.1,
+        gt=0,
+        description="One try's wait for a lock that blocks the application; then the "
+        "statement steps out of the queue, lets the traffic behind it through, and tries again.",
     )
     migration_lock_wait: float = Field(
         60.0, ge=0, description="How long a migration run waits for another one to finish."

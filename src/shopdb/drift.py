@@ -8,12 +8,14 @@ nor Django notice.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from shopdb.errors import ShopError, translate
 
 if TYPE_CHECKING:
+    from sqlalchemy import MetaData
     from sqlalchemy.engine import Connection
 
     from shopdb.migrate import Migration, Migrator
@@ -34,11 +36,18 @@ class DriftReport:
 
 
 def check(migrator: Migrator) -> DriftReport:
-    """Compare the models with the live database, and migration files with their history."""
+    """Compare the models with the live database, and migration files with their history.
+
+    The models are shopdb's tables, and the application's when
+    ``SHOPDB_APP_METADATA`` names its metadata.
+    """
+    from shopdb.migration_sources import target_metadata
+
     state = migrator.migrations()
+    metadata = target_metadata(migrator.settings)
     try:
         with migrator.connection() as conn:
-            differences = schema_differences(conn)
+            differences = schema_differences(conn, metadata)
     except ShopError:
         raise
     except Exception as exc:
@@ -50,19 +59,32 @@ def check(migrator: Migrator) -> DriftReport:
     )
 
 
-def schema_differences(conn: Connection) -> list[str]:
-    """How the live schema of shopdb's tables differs from the models, one line each."""
+def schema_differences(conn: Connection, metadata: Sequence[MetaData] | None = None) -> list[str]:
+    """How the live schema of the models' tables differs from the models, one line each.
+
+    ``metadata`` defaults to shopdb's tables; tables it does not define are
+    not compared (so they are never reported as extra).
+    """
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from shopdb.migrate import include_name
-    from shopdb.schema import metadata
+    from shopdb.migration_sources import include_tables
 
+    if metadata is None:
+        from shopdb.schema import metadata as shopdb_metadata
+
+        metadata = [shopdb_metadata]
     context = MigrationContext.configure(
         conn,
-        opts={"compare_type": True, "compare_server_default": True, "include_name": include_name},
+        opts={
+            "compare_type": True,
+            "compare_server_default": True,
+            "include_name": include_tables(metadata),
+        },
     )
-    return [describe(d) for d in _flatten(compare_metadata(context, metadata))]
+    # A list, as for target_metadata (AutogenContext takes one; the annotation says MetaData).
+    both = cast("MetaData", list(metadata))
+    return [describe(d) for d in _flatten(compare_metadata(context, both))]
 
 
 def _flatten(diffs: list[Any]) -> list[tuple[Any, ...]]:

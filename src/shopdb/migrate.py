@@ -6,13 +6,19 @@ their users:
 * **One process at a time.** A PostgreSQL advisory lock, held on a connection
   of its own, serializes every run; a second process waits (at most
   ``migration_lock_wait`` seconds), then finds nothing pending.
-* **One transaction per migration.** A failure rolls back only the migration
-  that failed; the ones before it stay applied and the next run starts clean.
-* **DDL under ``lock_timeout``.** A migration waiting on a busy table fails
-  after ``ddl_lock_timeout`` seconds instead of queueing the application
-  behind it.
-* **A history with checksums** (table ``shopdb_migrations``, beside Alembic's
-  ``alembic_version``), so an applied migration edited afterwards is noticed.
+* **One migration at a time, each in its own transaction.** A failure stops
+  at the migration that failed; the ones before it stay applied and the next
+  run starts from it.
+* **Lock waits that do not queue the shop.** Statements wait for a lock at
+  most ``ddl_lock_attempt`` at a time and are retried, for
+  ``ddl_lock_timeout`` in all (:mod:`shopdb.lock_policy`); shopdb's own
+  migrations hold such locks only for catalog changes
+  (:mod:`shopdb.online_ddl`).
+* **The application's migrations on top of shopdb's**, in their own
+  directory and Alembic branch (:mod:`shopdb.migration_sources`), applied and
+  reverted in dependency order (:mod:`shopdb.migration_graph`).
+* **A history with checksums** (:mod:`shopdb.migration_history`), so an
+  applied migration edited afterwards is noticed.
 
 Applications call :func:`run_pending` at start-up (the seed stack's
 ``embed_migrations!``).
@@ -20,63 +26,66 @@ Applications call :func:`run_pending` at start-up (the seed stack's
 
 from __future__ import annotations
 
-import hashlib
 import io
 import time
-from argparse import Namespace
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from shopdb import migration_history
 from shopdb.config import Settings, load_settings
-from shopdb.connect import Target, libpq_url, resolve_target, wait_for_database
-from shopdb.errors import MigrationError, MigrationLockTimeout, ShopError, translate
+from shopdb.connect import Target, libpq_url, resolve_target
+from shopdb.errors import MigrationError, ShopError, translate
+from shopdb.lock_policy import LockPolicy
+from shopdb.migration_graph import (
+    Migration,
+    file_checksum,
+    read_scripts,
+    revert_order,
+    upgrade_plan,
+    version_heads,
+)
+from shopdb.migration_lock import LOCK_KEY
+from shopdb.migration_sources import Sources, alembic_config
 
 if TYPE_CHECKING:
     from alembic.config import Config
-    from alembic.script import Script, ScriptDirectory
+    from alembic.script import ScriptDirectory
     from sqlalchemy.engine import Connection, Engine
 
-#: Where the packaged migrations live.
-PACKAGE_MIGRATIONS = Path(__file__).parent / "migrations"
-HISTORY_TABLE = "shopdb_migrations"
+__all__ = [
+    "HISTORY_TABLE",
+    "LOCK_KEY",
+    "Migration",
+    "Migrator",
+    "Step",
+    "file_checksum",
+    "migrator",
+    "run_pending",
+]
+
+HISTORY_TABLE = migration_history.HISTORY_TABLE
 VERSION_TABLE = "alembic_version"
-#: Advisory lock key: "shopdb" in ASCII, then 1 for migrations.
-LOCK_KEY = 0x73686F7064620001
-
-_HISTORY_DDL = f"""
-CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (
-    revision VARCHAR PRIMARY KEY,
-    name VARCHAR NOT NULL,
-    checksum VARCHAR NOT NULL,
-    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-)
-"""
+Direction = Literal["up", "down"]
 
 
-@dataclass(frozen=True)
-class Migration:
-    """One migration file, and whether and when it was applied."""
+@dataclass
+class _Attempt:
+    """One migration being applied or reverted, and what it did outside its transaction."""
 
-    revision: str
-    name: str
-    path: Path
-    checksum: str
-    applied: bool = False
-    applied_at: datetime | None = None
-    applied_checksum: str | None = None
+    migration: Migration
+    direction: Direction
+    #: It left its transaction for online steps (shopdb.online_ddl), which retry themselves.
+    outside: bool = False
+    #: Some of those steps changed the schema, and stay changed.
+    steps_done: bool = False
 
-    @property
-    def edited(self) -> bool:
-        """Applied, and its file changed since (by checksum)."""
-        return (
-            self.applied
-            and self.applied_checksum is not None
-            and self.applied_checksum != self.checksum
-        )
+    def ran_outside(self) -> bool:
+        """True once the migration left its transaction: it is not retried whole."""
+        return self.outside
 
 
 @dataclass(frozen=True)
@@ -84,61 +93,45 @@ class Step:
     """A migration applied (``up``) or reverted (``down``), and how long it took."""
 
     migration: Migration
-    direction: Literal["up", "down"]
+    direction: Direction
     seconds: float
 
 
 OnStep = Callable[[Step], None]
 
 
-def file_checksum(path: Path) -> str:
-    """SHA-256 of a migration file, line endings normalized (a CRLF checkout is not an edit)."""
-    return hashlib.sha256(path.read_bytes().replace(b"\r\n", b"\n")).hexdigest()
-
-
 class Migrator:
-    """Lists, applies, reverts and writes migrations for one database."""
+    """Lists, applies, reverts and writes migrations for one database.
+
+    ``target`` may be ``None`` for what needs no database: :meth:`scripts`
+    and :meth:`generate` without autogenerate.
+    """
 
     def __init__(
-        self,
-        target: Target,
-        settings: Settings,
-        *,
-        versions_dir: Path | None = None,
+        self, target: Target | None, settings: Settings, *, sources: Sources | None = None
     ) -> None:
-        self.target = target
+        self._target = target
         self.settings = settings
-        self.versions_dir = (
-            versions_dir or settings.migrations_dir or PACKAGE_MIGRATIONS / "versions"
-        )
+        self.sources = sources or Sources.from_settings(settings)
+        self.policy = LockPolicy.from_settings(settings)
+
+    @property
+    def target(self) -> Target:
+        """The database; raises :class:`MigrationError` when there is none."""
+        if self._target is None:
+            raise MigrationError("this needs a database, and none was given")
+        return self._target
 
     # -- what there is -------------------------------------------------------
 
     def scripts(self) -> list[Migration]:
-        """Every migration file, oldest first, without asking the database."""
-        script = self._script_directory()
-        heads = script.get_heads()
-        if len(heads) > 1:
-            raise MigrationError(
-                f"the migrations have {len(heads)} heads ({', '.join(sorted(heads))}); "
-                "merge them so there is one line of history"
-            )
-        found = list(script.walk_revisions())
-        found.reverse()
-        return [_migration(s) for s in found]
+        """Every migration file, shopdb's and the application's, in the order they apply."""
+        return read_scripts(self._script_directory(), self.sources)
 
     def migrations(self) -> list[Migration]:
-        """Every migration, oldest first, with whether and when it was applied."""
-        engine = self._engine()
-        try:
-            with engine.connect() as conn:
-                return self._state(conn)
-        except ShopError:
-            raise
-        except Exception as exc:
-            raise translate(exc) from exc
-        finally:
-            engine.dispose()
+        """Every migration, in order, with whether and when it was applied."""
+        with self.reading() as conn:
+            return self._state(conn)
 
     def pending(self) -> list[Migration]:
         """Migrations not yet applied, in the order they would run."""
@@ -146,124 +139,152 @@ class Migrator:
 
     # -- changing the database ----------------------------------------------
 
-    def run(self, on_step: OnStep | None = None, *, upto: str = "head") -> list[Step]:
-        """Apply pending migrations (all, or up to revision ``upto``), each in its own
-        transaction, under the lock."""
-        return self._change("up", None, on_step, upto=upto)
+    def run(self, on_step: OnStep | None = None, *, upto: str | None = None) -> list[Step]:
+        """Apply pending migrations (all, or those revision ``upto`` needs and itself),
+        one at a time, each in its own transaction, under the lock."""
+        with self._locked():
+            state = self._prepare()
+            return self._apply(upgrade_plan(state, _upto(upto)), "up", on_step)
 
     def revert(self, count: int | None = 1, on_step: OnStep | None = None) -> list[Step]:
         """Revert the last ``count`` applied migrations (``None``: all), newest first."""
-        return self._change("down", count, on_step)
+        with self._locked():
+            state = self._prepare()
+            return self._apply(revert_order(state, count), "down", on_step)
 
     def redo(self, count: int | None = 1, on_step: OnStep | None = None) -> list[Step]:
         """Revert the last ``count`` applied migrations (``None``: all), then apply them again."""
         with self._locked():
-            steps = self._change("down", count, on_step, locked=True)
-            if not steps:
-                return []
-            target = steps[0].migration.revision
-            return steps + self._change("up", None, on_step, locked=True, upto=target)
+            state = self._prepare()
+            todo = revert_order(state, count)
+            steps = self._apply(todo, "down", on_step)
+            again = [m for m in state if m in todo]
+            return steps + self._apply(again, "up", on_step)
 
-    def sql(self, direction: Literal["up", "down"], count: int | None = 1) -> str:
-        """The SQL that ``run`` (``up``) or ``revert`` (``down``) would execute; runs nothing."""
+    def sql(self, direction: Direction, count: int | None = 1) -> str:
+        """The SQL that ``run`` (``up``) or ``revert`` (``down``) would execute; runs nothing.
+
+        Everything a run sends is there: the session settings, the history
+        table, each migration's transaction (or the statements it runs outside
+        one) and its history row.
+        """
         from alembic import command
 
-        state = self.migrations()
-        applied = [m for m in state if m.applied]
-        current = applied[-1].revision if applied else "base"
-        buffer = io.StringIO()
-        config = self._config(url=libpq_url(self.target.url), output_buffer=buffer)
-        if direction == "up":
-            if len(applied) == len(state):
-                return ""
-            command.upgrade(config, f"{current}:head", sql=True)
-        else:
-            if not applied:
-                return ""
-            chosen = applied if count is None else applied[-count:]
-            before = state[state.index(chosen[0]) - 1].revision if chosen[0] != state[0] else "base"
-            command.downgrade(config, f"{current}:{before}", sql=True)
-        return buffer.getvalue()
+        with self.reading() as conn:
+            state = self._state(conn)
+        todo = upgrade_plan(state, None) if direction == "up" else revert_order(state, count)
+        if not todo:
+            return ""
+        parts = [migration_history.CREATE + ";\n\n"]
+        applied = {m.revision for m in state if m.applied}
+        for migration in todo:
+            heads = version_heads(state, applied)
+            buffer = io.StringIO()
+            config = self.alembic_config(
+                url=libpq_url(self.target.url),
+                output_buffer=buffer,
+                on_version_apply=[self._recorder([migration], [])],
+            )
+            if direction == "up":
+                start = _offline_start(migration, heads)
+                command.upgrade(config, f"{start}:{migration.revision}", sql=True)
+                applied.add(migration.revision)
+            else:
+                command.downgrade(config, f"{migration.revision}:{_below(migration)}", sql=True)
+                applied.discard(migration.revision)
+            parts.append(buffer.getvalue())
+        return "".join(parts)
 
     def generate(self, name: str, *, autogenerate: bool = False) -> Path:
-        """Write a new migration file named ``NNNN_<name>.py``; with ``autogenerate``,
-        fill it from the difference between the models and the database."""
-        from alembic import command
+        """Write a new migration file; with ``autogenerate``, fill it from the difference
+        between the models and the database (see :mod:`shopdb.migration_files`).
 
-        slug = name.strip().lower().replace("-", "_").replace(" ", "_")
-        if not slug.replace("_", "").isalnum() or not slug[0].isalpha():
-            raise MigrationError(
-                f"migration name {name!r} must be letters, digits and underscores, "
-                "starting with a letter"
-            )
-        existing = self.scripts()
-        numbers = [int(m.revision) for m in existing if m.revision.isdigit()]
-        rev_id = f"{(max(numbers) if numbers else 0) + 1:04d}"
-        if autogenerate:
-            engine = self._engine()
-            try:
-                with engine.connect() as conn:
-                    config = self._config(connection=conn)
-                    script = command.revision(
-                        config, message=slug, autogenerate=True, rev_id=rev_id
-                    )
-            finally:
-                engine.dispose()
-        else:
-            script = command.revision(self._config(), message=slug, rev_id=rev_id)
-        if script is None or isinstance(script, list):
-            raise MigrationError("Alembic wrote no single migration file")
-        return Path(script.path)
+        Without ``autogenerate``, no database is touched.
+        """
+        from shopdb.migration_files import generate
+
+        return generate(self, name, autogenerate=autogenerate)
+
+    @contextmanager
+    def connection(self) -> Iterator[Connection]:
+        """A connection to the target database, for migrating or reading its schema."""
+        engine = self._engine()
+        try:
+            with engine.connect() as conn:
+                yield conn
+        finally:
+            engine.dispose()
 
     # -- internals -----------------------------------------------------------
 
-    def _change(
-        self,
-        direction: Literal["up", "down"],
-        count: int | None,
-        on_step: OnStep | None,
-        *,
-        locked: bool = False,
-        upto: str = "head",
+    def _prepare(self) -> list[Migration]:
+        with self.connection() as conn:
+            conn.exec_driver_sql(migration_history.CREATE)
+            conn.commit()
+            return self._state(conn)
+
+    def _apply(
+        self, todo: list[Migration], direction: Direction, on_step: OnStep | None
     ) -> list[Step]:
+        steps: list[Step] = []
+        for migration in todo:
+            started = time.perf_counter()
+            attempt = _Attempt(migration, direction)
+            try:
+                # A migration that ran steps outside a transaction retried each of
+                # them already (shopdb.online_ddl); one that is a single transaction
+                # is retried whole.
+                self.policy.retry(partial(self._one, attempt), unless=attempt.ran_outside)
+            except Exception as exc:
+                raise _failure(exc, attempt, steps) from exc
+            step = Step(migration, direction, time.perf_counter() - started)
+            steps.append(step)
+            if on_step is not None:
+                on_step(step)
+        return steps
+
+    def _one(self, attempt: _Attempt) -> None:
+        """Apply or revert exactly ``attempt.migration``, on a connection of its own."""
         from alembic import command
 
-        with nullcontext() if locked else self._locked(), self.connection() as conn:
-            conn.exec_driver_sql(_HISTORY_DDL)
-            conn.commit()
-            state = self._state(conn)
-            conn.commit()
-            todo, destination = _plan(state, direction, count, upto)
-            if not todo:
-                return []
-            steps: list[Step] = []
-            clock = [time.perf_counter()]
-            by_revision = {m.revision: m for m in state}
+        from shopdb.online_ddl import OUTSIDE_TRANSACTION, STEPS_DONE
 
-            def record(ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
-                # Runs inside the migration's own transaction, so the history
-                # row commits or rolls back with the migration itself.
-                migration = by_revision[step.up_revision_id]
-                _record_history(ctx.connection, migration, applied=step.is_upgrade)
-                now = time.perf_counter()
-                done = Step(migration, "up" if step.is_upgrade else "down", now - clock[0])
-                clock[0] = now
-                steps.append(done)
-                if on_step is not None:
-                    on_step(done)
-
-            config = self._config(connection=conn, on_version_apply=[record])
+        migration = attempt.migration
+        ran: list[str] = []
+        with self.connection() as conn:
+            config = self.alembic_config(
+                connection=conn, on_version_apply=[self._recorder([migration], ran)]
+            )
             try:
-                if direction == "up":
-                    command.upgrade(config, destination)
+                if attempt.direction == "up":
+                    command.upgrade(config, migration.revision)
                 else:
-                    command.downgrade(config, destination)
-            except Exception as exc:
-                raise _failure(exc, direction, todo, steps) from exc
-            return steps
+                    command.downgrade(config, _below(migration))
+            finally:
+                attempt.outside |= bool(config.attributes.get(OUTSIDE_TRANSACTION))
+                attempt.steps_done |= bool(config.attributes.get(STEPS_DONE))
+        if ran != [migration.revision]:  # pragma: no cover (a guard on Alembic's resolution)
+            raise MigrationError(f"Alembic ran {ran or 'nothing'} instead of {migration.revision}")
+
+    @staticmethod
+    def _recorder(expected: list[Migration], ran: list[str]) -> Callable[..., None]:
+        by_revision = {m.revision: m for m in expected}
+
+        def record(ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
+            # Runs inside the migration's own transaction, so the history row
+            # commits or rolls back with the migration itself.
+            revision = step.up_revision_id
+            ran.append(revision)
+            if revision not in by_revision:  # pragma: no cover (see _one)
+                raise MigrationError(f"Alembic went on to run {revision}, which was not asked for")
+            migration_history.record(ctx, by_revision[revision], applied=step.is_upgrade)
+
+        return record
 
     def _state(self, conn: Connection) -> list[Migration]:
         from alembic.runtime.migration import MigrationContext
+
+        from shopdb.migration_graph import applied_revisions
 
         scripts = self.scripts()
         heads = MigrationContext.configure(conn).get_current_heads()
@@ -272,18 +293,14 @@ class Migrator:
             if head not in known:
                 raise MigrationError(
                     f"the database is at revision {head}, which is not among the migrations "
-                    f"in {self.versions_dir} (is this shopdb older than the database?)"
+                    f"in {self.sources.describe()} (is SHOPDB_APP_MIGRATIONS_DIR set to the "
+                    "application's migrations? is this shopdb older than the database?)"
                 )
-        history: dict[str, tuple[datetime, str]] = {}
-        if conn.dialect.has_table(conn, HISTORY_TABLE):
-            rows = conn.exec_driver_sql(
-                f"SELECT revision, applied_at, checksum FROM {HISTORY_TABLE}"
-            )
-            history = {row[0]: (row[1], row[2]) for row in rows}
-        applied_upto = max((i for i, m in enumerate(scripts) if m.revision in heads), default=-1)
+        applied = applied_revisions(scripts, heads)
+        history = migration_history.read(conn)
         state = []
-        for i, script in enumerate(scripts):
-            if i > applied_upto:
+        for script in scripts:
+            if script.revision not in applied:
                 state.append(script)
                 continue
             at, checksum = history.get(script.revision, (None, None))
@@ -291,140 +308,85 @@ class Migrator:
         return state
 
     @contextmanager
-    def _locked(self) -> Iterator[None]:
-        """Hold the migration advisory lock on a connection of its own."""
-        import psycopg
-
-        wait_for_database(self.target, self.settings)
-        deadline = time.monotonic() + self.settings.migration_lock_wait
-        with psycopg.connect(libpq_url(self.target.url), autocommit=True) as conn:
-            while True:
-                row = conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
-                if row and row[0]:
-                    break
-                if time.monotonic() >= deadline:
-                    raise MigrationLockTimeout(
-                        "another process kept the migration lock for more than "
-                        f"{self.settings.migration_lock_wait:g} s "
-                        "(raise SHOPDB_MIGRATION_LOCK_WAIT to wait longer)"
-                    )
-                time.sleep(0.1)
-            try:
-                yield
-            finally:
-                # Closing the connection would release it too; say so explicitly.
-                with suppress(psycopg.Error):
-                    conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+    def reading(self) -> Iterator[Connection]:
+        """A connection for reading, whose errors become :class:`~shopdb.errors.ShopError`."""
+        try:
+            with self.connection() as conn:
+                yield conn
+        except ShopError:
+            raise
+        except Exception as exc:
+            raise translate(exc) from exc
 
     @contextmanager
-    def connection(self) -> Iterator[Connection]:
-        """A connection for migrating: no statement timeout, DDL under ``lock_timeout``."""
-        engine = self._engine()
-        try:
-            with engine.connect() as conn:
-                yield conn
-        finally:
-            engine.dispose()
+    def _locked(self) -> Iterator[None]:
+        from shopdb.migration_lock import hold
+
+        with hold(self.target, self.settings):
+            yield
 
     def _engine(self) -> Engine:
         from sqlalchemy import create_engine
         from sqlalchemy.pool import NullPool
 
-        options = (
-            f"-c lock_timeout={int(self.settings.ddl_lock_timeout * 1000)} "
-            "-c statement_timeout=0 -c TimeZone=UTC"
-        )
+        # Session settings (lock_timeout, statement_timeout) are SET by env.py,
+        # as statements, so that --sql prints them exactly as they run.
         return create_engine(
             self.target.url,
             poolclass=NullPool,
             connect_args={
                 "connect_timeout": int(self.settings.connect_timeout),
                 "application_name": "shopdb-migrate",
-                "options": options,
             },
         )
 
     def _script_directory(self) -> ScriptDirectory:
         from alembic.script import ScriptDirectory
 
-        return ScriptDirectory.from_config(self._config())
+        return ScriptDirectory.from_config(self.alembic_config())
 
-    def _config(self, **attributes: Any) -> Config:
-        from alembic.config import Config
-
-        # Alembic's own chatter ("Generating ...") is silenced; we report ourselves.
-        config = Config(stdout=io.StringIO(), cmd_opts=Namespace(quiet=True))
-        config.set_main_option("script_location", str(PACKAGE_MIGRATIONS))
-        config.set_main_option("path_separator", "os")
-        config.set_main_option("version_locations", str(self.versions_dir))
-        config.set_main_option("file_template", "%%(rev)s_%%(slug)s")
-        config.attributes["include_name"] = include_name
-        config.attributes.update(attributes)
-        return config
+    def alembic_config(self, **attributes: Any) -> Config:
+        """The Alembic ``Config`` for these migrations and settings, with ``attributes``."""
+        return alembic_config(self.settings, sources=self.sources, **attributes)
 
 
-def _plan(
-    state: list[Migration], direction: Literal["up", "down"], count: int | None, upto: str
-) -> tuple[list[Migration], str]:
-    """The migrations to run, in order, and the Alembic revision to stop at."""
-    if direction == "up":
-        todo = [m for m in state if not m.applied]
-        if upto == "head":
-            return todo, "head"
-        if upto not in {m.revision for m in state}:
-            raise MigrationError(f"there is no migration {upto!r}")
-        pending = [m.revision for m in todo]
-        return (todo[: pending.index(upto) + 1] if upto in pending else []), upto
-    applied = [m for m in state if m.applied]
-    todo = list(reversed(applied if count is None else applied[-count:]))
-    if not todo:
-        return [], "base"
-    oldest = state.index(todo[-1])
-    return todo, (state[oldest - 1].revision if oldest > 0 else "base")
+def _upto(upto: str | None) -> str | None:
+    return None if upto in (None, "head", "heads") else upto
 
 
-def _record_history(conn: Connection, migration: Migration, *, applied: bool) -> None:
-    if applied:
-        conn.exec_driver_sql(
-            f"INSERT INTO {HISTORY_TABLE} (revision, name, checksum) "
-            "VALUES (%(r)s, %(n)s, %(c)s) ON CONFLICT (revision) DO UPDATE "
-            "SET name = EXCLUDED.name, checksum = EXCLUDED.checksum, applied_at = now()",
-            {"r": migration.revision, "n": migration.name, "c": migration.checksum},
-        )
-    else:
-        conn.exec_driver_sql(
-            f"DELETE FROM {HISTORY_TABLE} WHERE revision = %(r)s", {"r": migration.revision}
-        )
+def _below(migration: Migration) -> str:
+    """The Alembic destination that reverts exactly ``migration`` (the applied head of its
+    branch): one step down its branch."""
+    return f"{migration.revision}@-1"
 
 
-def _failure(
-    exc: Exception, direction: str, todo: list[Migration], steps: list[Step]
-) -> MigrationError:
+def _offline_start(migration: Migration, heads: list[str]) -> str:
+    """The revision ``--sql`` starts from, so the version table lines are those a run writes."""
+    for head in heads:
+        if head in migration.requires:
+            return head
+    return heads[0] if heads else "base"
+
+
+def _failure(exc: Exception, attempt: _Attempt, steps: list[Step]) -> MigrationError:
     """Which migration failed, why, and what stays done."""
-    failed = todo[min(len(steps), len(todo) - 1)]
-    verb, done = ("applying", "applied") if direction == "up" else ("reverting", "reverted")
+    failed = attempt.migration
+    up = attempt.direction == "up"
+    verb, done = ("applying", "applied") if up else ("reverting", "reverted")
     cause = exc if isinstance(exc, ShopError) else translate(exc)
     kept = f"; the {len(steps)} before it stay {done}" if steps else ""
-    return MigrationError(
-        f"{verb} migration {failed.revision} ({failed.name}) failed and was rolled back: "
-        f"{cause}{kept}"
-    )
-
-
-def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
-    """Autogenerate and drift checks look only at our own tables."""
-    if type_ == "table":
-        from shopdb.schema import metadata
-
-        return name in metadata.tables
-    return True
-
-
-def _migration(script: Script) -> Migration:
-    path = Path(script.path)
-    stem = path.stem
-    name = stem.split("_", 1)[1] if "_" in stem else stem
-    return Migration(revision=script.revision, name=name, path=path, checksum=file_checksum(path))
+    if attempt.steps_done:
+        what = (
+            f"{verb} migration {failed.revision} ({failed.name}) failed: {cause}; "
+            "the steps it finished outside a transaction stay done, and running it again "
+            "completes it"
+        )
+    else:
+        what = (
+            f"{verb} migration {failed.revision} ({failed.name}) failed and was rolled back: "
+            f"{cause}"
+        )
+    return MigrationError(what + kept)
 
 
 def migrator(url: str | None = None, *, settings: Settings | None = None) -> Migrator:
@@ -434,7 +396,7 @@ def migrator(url: str | None = None, *, settings: Settings | None = None) -> Mig
 
 
 def run_pending(url: str | None = None, *, settings: Settings | None = None) -> list[Step]:
-    """Apply pending migrations from application start-up code.
+    """Apply pending migrations, shopdb's and the application's, from start-up code.
 
     Safe to call from every process of a deployment at once: one applies,
     the others wait on the lock and find nothing left to do.

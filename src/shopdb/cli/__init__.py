@@ -60,15 +60,33 @@ Examples:
     "else the embedded server.",
 )
 @click.option(
-    "--migrations-dir",
+    "--app-migrations-dir",
+    metavar="DIR",
     type=click.Path(file_okay=False, path_type=str),
-    help="Migration files to use instead of the packaged ones.",
+    help="Your application's migrations, applied on top of shopdb's; default "
+    "SHOPDB_APP_MIGRATIONS_DIR.",
+)
+@click.option(
+    "--migrations-dir",
+    metavar="DIR",
+    type=click.Path(file_okay=False, path_type=str),
+    help="A patched copy of shopdb's own migrations, used instead of the packaged ones "
+    "(your own migrations go in --app-migrations-dir).",
 )
 @click.version_option(package_name="shopdb")
 @click.pass_context
-def cli(ctx: click.Context, database_url: str | None, migrations_dir: str | None) -> None:
+def cli(
+    ctx: click.Context,
+    database_url: str | None,
+    app_migrations_dir: str | None,
+    migrations_dir: str | None,
+) -> None:
     """shopdb: the data layer of an e-commerce API on PostgreSQL."""
-    ctx.obj = State(database_url=database_url, migrations_dir=migrations_dir)
+    ctx.obj = State(
+        database_url=database_url,
+        migrations_dir=migrations_dir,
+        app_migrations_dir=app_migrations_dir,
+    )
 
 
 def _register() -> None:

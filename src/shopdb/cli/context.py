@@ -20,6 +20,7 @@ class State:
 
     database_url: str | None
     migrations_dir: str | None
+    app_migrations_dir: str | None = None
     _settings: Settings | None = field(default=None, repr=False)
     _target: Target | None = field(default=None, repr=False)
 
@@ -31,6 +32,8 @@ class State:
             overrides: dict[str, object] = {}
             if self.migrations_dir is not None:
                 overrides["migrations_dir"] = Path(self.migrations_dir)
+            if self.app_migrations_dir is not None:
+                overrides["app_migrations_dir"] = Path(self.app_migrations_dir)
             self._settings = load_settings(**overrides)
         return self._settings
 
@@ -42,11 +45,12 @@ class State:
             self._target = resolve_target(self.database_url, self.settings())
         return self._target
 
-    def migrator(self) -> Migrator:
-        """A migrator for the target database."""
+    def migrator(self, *, database: bool = True) -> Migrator:
+        """A migrator for the target database; without ``database``, one that only reads
+        and writes migration files (no server is started, no database touched)."""
         from shopdb.migrate import Migrator
 
-        return Migrator(self.target(), self.settings())
+        return Migrator(self.target() if database else None, self.settings())
 
 
 def state() -> State:

@@ -111,6 +111,19 @@ def status() -> None:
     edited = [m for m in applied if m.edited]
     if edited:
         rows.append(("edited", ", ".join(f"{m.revision} {m.name}" for m in edited)))
+    earlier = [m for m in applied if m.applied_earlier_version]
+    if earlier:
+        rows.append(
+            (
+                "note",
+                ", ".join(f"{m.revision} {m.name}" for m in earlier)
+                + " applied from an earlier version of the file (same schema)",
+            )
+        )
+    app = st.settings().app_migrations_dir
+    if app is not None:
+        mine = sum(1 for m in migrations if m.source == "app")
+        rows.append(("app", f"{mine} migration{'s' if mine != 1 else ''} in {app}"))
     for line in table(rows):
         click.echo(line)
 
@@ -118,7 +131,11 @@ def status() -> None:
 def _latest(applied: list[Migration]) -> str:
     if not applied:
         return ""
-    last = applied[-1]
+    # The most recently applied (positions break ties and stand in for unknown times).
+    last = max(
+        enumerate(applied),
+        key=lambda pair: (pair[1].applied_at is not None, pair[1].applied_at or 0, pair[0]),
+    )[1]
     return f" (latest {last.revision} {last.name}, {when(last.applied_at)})"
 
 
@@ -159,18 +176,19 @@ def apply_pending(migrator: Migrator) -> None:
         total = len(migrator.scripts())
         click.echo(f"nothing to apply: all {total} migrations are applied")
         return
-    steps = migrator.run(on_step=_printer(len(pending)))
+    steps = migrator.run(on_step=_printer(pending))
     click.echo(f"applied {len(steps)} migration{'s' if len(steps) != 1 else ''}; up to date")
 
 
-def _printer(total: int) -> Callable[[Step], None]:
+def _printer(todo: list[Migration], total: int | None = None) -> Callable[[Step], None]:
     counter = [0]
+    width = max((len(m.revision) for m in todo), default=0)
 
     def show(step: Step) -> None:
         counter[0] += 1
         verb = "applied " if step.direction == "up" else "reverted"
         click.echo(
-            f"[{counter[0]}/{total}] {verb} {step.migration.revision} "
+            f"[{counter[0]}/{total or len(todo)}] {verb} {step.migration.revision:<{width}} "
             f"{step.migration.name:<28} {duration(step.seconds)}"
         )
 
@@ -214,7 +232,7 @@ def revert(count: int | None, everything: bool, sql: bool) -> None:
         click.echo("nothing to revert: no migration is applied")
         return
     todo = len(applied) if n is None else min(n, len(applied))
-    steps = migrator.revert(n, on_step=_printer(todo))
+    steps = migrator.revert(n, on_step=_printer(applied, todo))
     click.echo(f"reverted {len(steps)} migration{'s' if len(steps) != 1 else ''}")
 
 
@@ -236,7 +254,7 @@ def redo(count: int | None, everything: bool) -> None:
         click.echo("nothing to redo: no migration is applied")
         return
     todo = len(applied) if n is None else min(n, len(applied))
-    steps = migrator.redo(n, on_step=_printer(2 * todo))
+    steps = migrator.redo(n, on_step=_printer(applied, 2 * todo))
     click.echo(f"redid {len(steps) // 2} migration{'s' if len(steps) != 2 else ''}")
 
 
@@ -260,6 +278,8 @@ def list_cmd(as_json: bool) -> None:
         applied = when(m.applied_at) if m.applied else "pending"
         if m.edited:
             applied += "  (file edited since)"
+        elif m.applied_earlier_version:
+            applied += "  (from an earlier version of the file, same schema)"
         rows.append((m.revision, m.name, applied))
     for line in table(rows):
         click.echo(line)
@@ -273,6 +293,8 @@ def _as_json(m: Migration) -> dict[str, object]:
         "applied_at": m.applied_at.isoformat() if m.applied_at else None,
         "checksum": m.checksum,
         "edited": m.edited,
+        "applied_earlier_version": m.applied_earlier_version,
+        "source": m.source,
     }
 
 
@@ -295,19 +317,26 @@ def pending() -> None:
 @migration.command(
     epilog="""\b
 Examples:
-  shopdb migration generate add_product_sku
-  shopdb migration generate add_product_sku --autogenerate
+  SHOPDB_APP_MIGRATIONS_DIR=migrations shopdb migration generate add_reviews
+  shopdb --app-migrations-dir migrations migration generate add_reviews --autogenerate
+  shopdb --migrations-dir src/shopdb/migrations/versions migration generate add_sku
 """
 )
 @click.argument("name")
 @click.option(
     "--autogenerate",
     is_flag=True,
-    help="Fill upgrade and downgrade from the difference between models and database.",
+    help="Fill upgrade and downgrade from the difference between your models "
+    "(SHOPDB_APP_METADATA) and the database, which must be up to date.",
 )
 def generate(name: str, autogenerate: bool) -> None:
-    """Write a new migration file with upgrade() and downgrade()."""
-    path = state().migrator().generate(name, autogenerate=autogenerate)
+    """Write a new migration file with upgrade() and downgrade().
+
+    It goes into your application's directory (SHOPDB_APP_MIGRATIONS_DIR or
+    --app-migrations-dir) as app_NNNN_NAME.py, on top of shopdb's migrations.
+    Without --autogenerate no database is touched.
+    """
+    path = state().migrator(database=autogenerate).generate(name, autogenerate=autogenerate)
     click.echo(f"created {path}")
 
 

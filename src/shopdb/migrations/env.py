@@ -1,36 +1,100 @@
-"""Alembic environment for shopdb; driven by :mod:`shopdb.migrate`, not by alembic.ini.
+"""Alembic environment for shopdb's migrations and the application's.
 
-Every migration runs in its own transaction, so a failure rolls back only the
-migration that failed and leaves the ones before it applied.
+Driven by :mod:`shopdb.migrate`, and by any tool that drives Alembic itself
+(pytest-alembic, an ``alembic`` script) with a config from
+:func:`shopdb.migration_sources.alembic_config`. ``config.attributes`` may hold:
+
+``connection``       a SQLAlchemy Connection, or an Engine to connect with
+                     (else ``sqlalchemy.url``, else ``DATABASE_URL``)
+``settings``         shopdb settings (else read from the environment)
+``target_metadata``  what autogenerate compares (else shopdb's tables and the
+                     application's, ``SHOPDB_APP_METADATA``)
+``include_name``     Alembic's filter (else: only the tables of that metadata)
+``url``, ``output_buffer``  for ``--sql``
+
+Every migration runs in its own transaction. Before any, the session
+settings of :mod:`shopdb.lock_policy` are SET, and ``--sql`` prints them.
 """
 
 from __future__ import annotations
 
-from alembic import context
+from typing import Any
 
-from shopdb.schema import metadata
+from alembic import context
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Connection
+from sqlalchemy.pool import NullPool
+
+from shopdb.config import load_settings
+from shopdb.lock_policy import LockPolicy
+from shopdb.migration_sources import include_tables, target_metadata
+from shopdb.online_ddl import LOCK_POLICY
 
 config = context.config
-options = {
+settings = config.attributes.get("settings") or load_settings()
+policy = LockPolicy.from_settings(settings)
+config.attributes[LOCK_POLICY] = policy
+metadata = config.attributes.get("target_metadata") or target_metadata(settings)
+metadatas = list(metadata) if isinstance(metadata, list | tuple) else [metadata]
+options: dict[str, Any] = {
     "target_metadata": metadata,
     "transaction_per_migration": True,
     "compare_type": True,
     "compare_server_default": True,
-    "include_name": config.attributes.get("include_name"),
+    "include_name": config.attributes.get("include_name") or include_tables(metadatas),
     "on_version_apply": config.attributes.get("on_version_apply", ()),
 }
 
-if context.is_offline_mode():
+
+def run_offline() -> None:
+    """Print the SQL (``--sql``)."""
     context.configure(
-        url=config.attributes["url"],
+        url=config.attributes.get("url") or config.get_main_option("sqlalchemy.url"),
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
-        output_buffer=config.attributes["output_buffer"],
+        output_buffer=config.attributes.get("output_buffer"),
         **options,
     )
+    for statement in policy.session_statements():
+        context.execute(statement)
     with context.begin_transaction():
         context.run_migrations()
+
+
+def run_online(connection: Connection) -> None:
+    """Run the migrations on ``connection``."""
+    if not connection.in_transaction():
+        for statement in policy.session_statements():
+            connection.exec_driver_sql(statement)
+        # SET outlives the transaction; ending it leaves Alembic free to run
+        # one transaction per migration.
+        connection.commit()
+    context.configure(connection=connection, **options)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def connectable() -> Any:
+    """The Connection or Engine to migrate with."""
+    given = config.attributes.get("connection")
+    if given is not None:
+        return given
+    url = config.get_main_option("sqlalchemy.url")
+    if url is None:
+        from shopdb.connect import resolve_target
+
+        return create_engine(resolve_target(None, settings).url, poolclass=NullPool)
+    return create_engine(url, poolclass=NullPool)
+
+
+if context.is_offline_mode():
+    run_offline()
 else:
-    context.configure(connection=config.attributes["connection"], **options)
-    with context.begin_transaction():
-        context.run_migrations()
+    found = connectable()
+    if isinstance(found, Connection):
+        run_online(found)
+    else:
+        with found.connect() as connection:
+            run_online(connection)
+            # Alembic commits each migration; commit what a caller's hooks left open.
+            connection.commit()

@@ -10,19 +10,34 @@ index on every foreign key that no other index leads with (PostgreSQL does not
 make them), and ON DELETE CASCADE along users -> carts -> cart_items and
 products -> cart_items. The downgrade restores the seed's schema exactly.
 
+Safe on a live database of any size (shopdb.online_ddl): nothing here holds a
+lock that blocks reads or writes for longer than a catalog change. Checks and
+foreign keys are added NOT VALID and validated separately; indexes, and the
+unique constraint's index, are built CONCURRENTLY; each foreign key's ON
+DELETE changes by swapping in a validated twin. Interrupted, it is run again
+and finishes. Its cost is time, not blocking: every table is scanned by the
+pre-checks and again by the validations, and four indexes are built
+(docs/migrations.md has the measurements).
+
 Rows that already break a new rule make the upgrade stop, saying which rule
-and how many rows, before anything changes.
+and how many rows, before anything changes. The pre-checks are plain SELECTs
+outside any transaction: they block nobody.
+
+An earlier version of this file (one transaction, every lock held to the
+end) leaves the same schema; databases that applied it are not reported as
+edited (previous_checksums).
 """
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import op
+from shopdb import online_ddl
 
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
+#: SHA-256 of the earlier, blocking version of this file: same end schema.
+previous_checksums = ("ef36fa38bc10f1c2e95ee359fe72d4521adf08469a3bdbc167a359d14f2b3148",)
 
 USERNAME_MAX = 64
 EMAIL_MAX = 254
@@ -49,74 +64,73 @@ CHECKS = [
     ("quantity_positive", "cart_items", "quantity > 0"),
 ]
 
-# (what is wrong, query counting the rows that are wrong)
+
+def _one_pass(table: str) -> tuple[str, list[str]]:
+    """Every check of ``table`` counted in one scan."""
+    mine = [(name, sql) for name, owner, sql in CHECKS if owner == table]
+    counts = ", ".join(f"count(*) FILTER (WHERE NOT ({sql}))" for _, sql in mine)
+    return f"SELECT {counts} FROM {table}", [f"{table} rows break {name}" for name, _ in mine]
+
+
 PRECHECKS = [
-    *[
-        (f"{table} rows break {name}", f"SELECT count(*) FROM {table} WHERE NOT ({sql})")
-        for name, table, sql in CHECKS
-    ],
+    _one_pass("users"),
+    _one_pass("products"),
+    _one_pass("cart_items"),
     (
-        "cart_items hold a product twice in one cart",
         "SELECT count(*) FROM (SELECT 1 FROM cart_items GROUP BY cart_id, product_id "
         "HAVING count(*) > 1) d",
+        ["cart_items hold a product twice in one cart"],
     ),
     (
-        "users share a username up to case",
         "SELECT count(*) FROM (SELECT 1 FROM users GROUP BY lower(username) HAVING count(*) > 1) d",
+        ["users share a username up to case"],
     ),
     (
-        "users share an email up to case",
         "SELECT count(*) FROM (SELECT 1 FROM users GROUP BY lower(email) HAVING count(*) > 1) d",
+        ["users share an email up to case"],
     ),
 ]
 
+# (index name, table, expressions)
+UNIQUE_INDEXES = [
+    ("uq_users_username_lower", "users", ["lower(username)"]),
+    ("uq_users_email_lower", "users", ["lower(email)"]),
+]
+# cart_items.cart_id is covered by the unique constraint, which leads with it.
+INDEXES = [
+    ("ix_carts_user_id", "carts", ["user_id"]),
+    ("ix_cart_items_product_id", "cart_items", ["product_id"]),
+]
 FOREIGN_KEYS = [
     ("fk_carts_user_id_users", "carts", "users", "user_id"),
     ("fk_cart_items_cart_id_carts", "cart_items", "carts", "cart_id"),
     ("fk_cart_items_product_id_products", "cart_items", "products", "product_id"),
 ]
-
-
-def _refuse_bad_rows() -> None:
-    if op.get_context().as_sql:
-        return  # printing SQL (--sql): there are no rows to look at
-    conn = op.get_bind()
-    found = []
-    for problem, query in PRECHECKS:
-        count = conn.exec_driver_sql(query).scalar_one()
-        if count:
-            found.append(f"{count} {problem}")
-    if found:
-        raise RuntimeError(
-            "existing rows break the new rules: " + "; ".join(found) + " (fix them, then run again)"
-        )
+UNIQUE = ("uq_cart_items_cart_id_product_id", "cart_items", ["cart_id", "product_id"])
 
 
 def upgrade() -> None:
-    _refuse_bad_rows()
-    for name, table, sql in CHECKS:
-        op.create_check_constraint(op.f(f"ck_{table}_{name}"), table, sa.text(sql))
-    op.create_unique_constraint(
-        op.f("uq_cart_items_cart_id_product_id"), "cart_items", ["cart_id", "product_id"]
-    )
-    op.create_index("uq_users_username_lower", "users", [sa.text("lower(username)")], unique=True)
-    op.create_index("uq_users_email_lower", "users", [sa.text("lower(email)")], unique=True)
-    # cart_items.cart_id is covered by the unique constraint above, which leads with it.
-    op.create_index(op.f("ix_carts_user_id"), "carts", ["user_id"])
-    op.create_index(op.f("ix_cart_items_product_id"), "cart_items", ["product_id"])
-    for name, table, referred, column in FOREIGN_KEYS:
-        op.drop_constraint(name, table, type_="foreignkey")
-        op.create_foreign_key(op.f(name), table, referred, [column], ["id"], ondelete="CASCADE")
+    with online_ddl.outside_transaction() as ddl:
+        ddl.refuse_rows(PRECHECKS)
+        for name, table, sql in CHECKS:
+            ddl.add_check(table, f"ck_{table}_{name}", sql)
+        ddl.add_unique(UNIQUE[1], UNIQUE[0], UNIQUE[2])
+        for name, table, expressions in UNIQUE_INDEXES:
+            ddl.create_index(name, table, expressions, unique=True)
+        for name, table, columns in INDEXES:
+            ddl.create_index(name, table, columns)
+        for name, table, referred, column in FOREIGN_KEYS:
+            ddl.replace_foreign_key(table, name, [column], referred, on_delete="CASCADE")
 
 
 def downgrade() -> None:
-    for name, table, referred, column in FOREIGN_KEYS:
-        op.drop_constraint(name, table, type_="foreignkey")
-        op.create_foreign_key(op.f(name), table, referred, [column], ["id"])
-    op.drop_index(op.f("ix_cart_items_product_id"), table_name="cart_items")
-    op.drop_index(op.f("ix_carts_user_id"), table_name="carts")
-    op.drop_index("uq_users_email_lower", table_name="users")
-    op.drop_index("uq_users_username_lower", table_name="users")
-    op.drop_constraint(op.f("uq_cart_items_cart_id_product_id"), "cart_items", type_="unique")
-    for name, table, _ in reversed(CHECKS):
-        op.drop_constraint(op.f(f"ck_{table}_{name}"), table, type_="check")
+    with online_ddl.outside_transaction() as ddl:
+        for name, table, referred, column in FOREIGN_KEYS:
+            ddl.replace_foreign_key(table, name, [column], referred, on_delete="NO ACTION")
+        for name, _, _ in reversed(INDEXES):
+            ddl.drop_index(name)
+        for name, _, _ in reversed(UNIQUE_INDEXES):
+            ddl.drop_index(name)
+        ddl.drop_constraint(UNIQUE[1], UNIQUE[0])
+        for name, table, _ in reversed(CHECKS):
+            ddl.drop_constraint(table, f"ck_{table}_{name}")

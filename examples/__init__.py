@@ -1,0 +1,1 @@
+"""What applications build on shopdb, tested in CI like the library itself."""
