@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 #: The psycopg connection the AsyncStore and :meth:`AsyncPool.raw` use.
 AsyncDriverConnection: TypeAlias = "psycopg.AsyncConnection[TupleRow]"
 
-_IDLE = 0  # psycopg.pq.TransactionStatus.IDLE, without importing psycopg here
 TRANSACTIONAL = "READ COMMITTED"
 
 __all__ = ["AsyncPool", "establish_async_pool"]
@@ -161,11 +160,12 @@ class AsyncPool:
         return conn
 
     async def checkin(self, conn: AsyncDriverConnection) -> None:
-        """Return a connection taken with :meth:`checkout`, healing the pool if it died."""
+        """Return a connection taken with :meth:`checkout`, healing the pool if it died.
+
+        A transaction left open is rolled back by psycopg_pool (with a warning).
+        """
         if conn.broken:
             await self.heal(conn)
-        elif conn.info.transaction_status != _IDLE:
-            await conn.rollback()  # a transaction left open by the caller
         await self.driver.putconn(conn)
 
     async def heal(self, conn: object | None = None) -> None:

@@ -58,7 +58,6 @@ DbConnection: TypeAlias = Connection
 #: The psycopg connection the Store and :meth:`Pool.raw` use.
 DriverConnection: TypeAlias = "psycopg.Connection[TupleRow]"
 
-_IDLE = 0  # psycopg.pq.TransactionStatus.IDLE, without importing psycopg here
 #: The isolation level of ORM and Core transactions: PostgreSQL's default.
 TRANSACTIONAL = "READ COMMITTED"
 
@@ -155,11 +154,12 @@ class Pool:
         return conn
 
     def checkin(self, conn: DriverConnection) -> None:
-        """Return a connection taken with :meth:`checkout`, healing the pool if it died."""
+        """Return a connection taken with :meth:`checkout`, healing the pool if it died.
+
+        A transaction left open is rolled back by psycopg_pool (with a warning).
+        """
         if conn.broken:
             self.heal(conn)
-        elif conn.info.transaction_status != _IDLE:
-            conn.rollback()  # a transaction left open by the caller
         self.driver.putconn(conn)
 
     def heal(self, conn: object | None = None) -> None:

@@ -12,6 +12,7 @@ operation leaves that transaction usable and the database as it was.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -31,10 +32,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def _execute(conn: psycopg.Connection[TupleRow], query: Any, errors: Translating) -> Any:
+def _execute(cursor: psycopg.Cursor[TupleRow], query: Any, errors: Translating) -> Any:
     """Run one :class:`~shopdb.store.core.Query` and fetch what it asks for."""
     with errors:
-        cursor = conn.execute(query.sql, query.params, prepare=True)
+        cursor.execute(query.sql, query.params, prepare=True)
         fetch = query.fetch
         if fetch == ONE:
             return cursor.fetchone()
@@ -46,11 +47,14 @@ def _execute(conn: psycopg.Connection[TupleRow], query: Any, errors: Translating
 class PooledRunner:
     """Each operation on a pooled connection, in autocommit mode, retried as the policy says."""
 
-    __slots__ = ("policy", "pool")
+    __slots__ = ("cursors", "policy", "pool")
 
     def __init__(self, pool: Pool, retries: int) -> None:
         self.pool = pool
         self.policy = RetryPolicy(retries)
+        # One cursor per connection, reused: a fresh cursor per statement sets
+        # up its loaders again, which measured ~20 us of CPU per call here.
+        self.cursors: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
     def run(self, op: Operation[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``op``; run it again after a deadlock, or a read that met a dead connection."""
@@ -77,10 +81,13 @@ class PooledRunner:
                     continue
                 with errors:
                     conn = pool.checkout()
+                cursor = self.cursors.get(conn)
+                if cursor is None:
+                    cursor = self.cursors[conn] = conn.cursor()
                 try:
                     while type(instruction) is not Offload:
                         try:
-                            answer = _execute(conn, instruction, errors)
+                            answer = _execute(cursor, instruction, errors)
                         except ShopError as error:  # the op may say what it means
                             instruction = steps.throw(error)
                         else:
@@ -95,15 +102,16 @@ class PooledRunner:
 class BoundRunner:
     """Every operation on one connection, inside the caller's transaction, in a savepoint."""
 
-    __slots__ = ("conn",)
+    __slots__ = ("conn", "cursor")
 
     def __init__(self, conn: psycopg.Connection[TupleRow]) -> None:
         self.conn = conn
+        self.cursor = conn.cursor()
 
     def run(self, op: Operation[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``op`` in a savepoint; a failure rolls back to it and propagates."""
         steps = op.steps(*args, **kwargs)
-        conn = self.conn
+        conn, cursor = self.conn, self.cursor
         try:
             instruction = next(steps)  # checks the arguments before anything is sent
         except StopIteration as done:
@@ -116,7 +124,7 @@ class BoundRunner:
                         instruction = steps.send(instruction.fn(*instruction.args))
                     else:
                         try:
-                            answer = _execute(conn, instruction, translating)
+                            answer = _execute(cursor, instruction, translating)
                         except ShopError as error:
                             instruction = steps.throw(error)
                         else:
