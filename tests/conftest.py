@@ -94,3 +94,9 @@ def committed_store(
         flavour, committed_pool.target, committed_pool.settings, loop_thread
     ) as store:
         yield store
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """Async tests run on asyncio (psycopg's async connections need it)."""
+    return "asyncio"
