@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.shopdb-installed
 
-.PHONY: run test lint typecheck pytest install clean bench bench-migrations bench-faults soak
+.PHONY: run test lint typecheck pytest install clean bench bench-migrations bench-faults soak async-api
 
 install: $(STAMP)
 
@@ -51,6 +51,10 @@ soak: $(STAMP)
 ## bench-faults: restart and cut off the server under load; writes recovery times into docs/reliability.md
 bench-faults: $(STAMP)
 	$(BIN)/python -m bench.faults --write-docs
+
+## async-api: write src/shopdb/store/async_api.py from sync_api.py (a test checks it is current)
+async-api: $(STAMP)
+	$(BIN)/python tools/make_async_api.py
 
 clean:
 	rm -rf $(VENV) .shopdb .mypy_cache .ruff_cache

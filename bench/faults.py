@@ -68,7 +68,7 @@ def inject(
     ``hang_guard`` seconds per wait) for the load to get going, then for
     every kind of operation to succeed again after the fault.
     """
-    held = next(iter(catalog.stock))
+    held = catalog.products[0]
     met: ShopError | None = None
     with mixed_load(store, catalog, ledger, threads=threads):
         started = ledger.wait_for(lambda led: all(led.ops[k] > 0 for k in KINDS), hang_guard)

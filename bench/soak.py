@@ -1,12 +1,17 @@
 """``make soak``: the mixed workload for minutes, and proof that nothing was lost.
 
 32 threads share a pool of 10 connections and run the mix (50% get, 20%
-list, 15% add_to_cart, 10% get_cart, 5% checkout) on carts of their own. A
-ledger keeps every unit each successful checkout sold; at the end the
-database must agree: stock removed equals units sold, no negative stock,
-no zero-quantity or duplicate line, no two users equal up to case. A
-checkout cut off by a fault (``DatabaseUnavailable``) is settled afterwards
-by looking at its cart: emptied means it committed.
+list, 15% add_to_cart, 10% get_cart, 5% checkout), each as a user of its
+own (``store.for_user``), cancelling every tenth order it placed. A ledger
+keeps every order whose checkout or cancel was acknowledged. At the end the
+database must agree, from its tables alone: for every product, stock now
+plus units in orders not cancelled equals the stock it received
+(``inventory_adjustments``); every acknowledged order is there, as it was
+acknowledged; no negative stock, no zero-quantity or duplicate line, no
+line in a closed cart, no user with two open carts, no two users equal up to
+case. A checkout cut off by a fault (``DatabaseUnavailable``) may or may not
+have committed: the conservation check holds either way, so nothing needs
+settling by guesswork.
 
 The fault tests in ``tests/test_faults.py`` run the same workload while they
 restart or cut off the server.
@@ -30,11 +35,11 @@ import psutil
 
 from bench.workload import MIX
 from shopdb import Store
-from shopdb.errors import DatabaseUnavailable, InsufficientInventory
-from shopdb.schemas import CartView
+from shopdb.errors import DatabaseUnavailable, EmptyCart, InsufficientInventory
+from shopdb.schemas import Order
 
 #: Business answers, not failures: a product ran out.
-EXPECTED = (InsufficientInventory,)
+EXPECTED = (InsufficientInventory, EmptyCart)
 
 
 @dataclass
@@ -46,13 +51,12 @@ class Ledger:
     sleeping: :meth:`wait_for`.
     """
 
-    sold: Counter[int] = field(default_factory=Counter)
+    #: Orders acknowledged to a caller, as last acknowledged (placed or cancelled).
+    orders: dict[int, Order] = field(default_factory=dict)
     ops: Counter[str] = field(default_factory=Counter)
     refused: Counter[str] = field(default_factory=Counter)
     unavailable: int = 0
     unexpected: list[str] = field(default_factory=list)
-    #: Checkouts cut off by a fault: (cart id, what the cart held just before).
-    unsettled: list[tuple[int, CartView]] = field(default_factory=list)
     #: For the fault benchmark: when each kind of operation last succeeded, and
     #: when an operation last met ``DatabaseUnavailable`` (``time.monotonic()``).
     last_success: dict[str, float] = field(default_factory=dict)
@@ -71,6 +75,11 @@ class Ledger:
             if self.marked_at is not None and op not in self.first_after_mark:
                 self.first_after_mark[op] = now
             self.changed.notify_all()
+
+    def acknowledged(self, order: Order) -> None:
+        """Book an order a checkout or a cancel returned."""
+        with self.changed:
+            self.orders[order.id] = order
 
     def met_unavailable(self) -> None:
         """Book one operation that met ``DatabaseUnavailable``."""
@@ -94,21 +103,26 @@ class Ledger:
 
 @dataclass
 class Catalog:
-    """The products the workload shops from, and their stock at the start."""
+    """The products the workload shops from, and the users it shops as."""
 
-    user_id: int
-    stock: dict[int, int]
+    users: list[int]
+    products: list[int]
 
 
-def prepare(store: Store, products: int = 200, stock: int = 100_000, tag: str = "") -> Catalog:
-    """A user and ``products`` products with ``stock`` units each.
+def prepare(
+    store: Store, products: int = 200, stock: int = 100_000, tag: str = "", shoppers: int = 32
+) -> Catalog:
+    """``shoppers`` users and ``products`` products with ``stock`` units each.
 
     ``tag`` tells apart the users of several catalogs in one database.
     """
     name = f"soak{os.getpid()}{tag}".replace(" ", "_")
-    user = store.create_user(name, f"{name}@example.com", "soak-password")
-    made = {store.create_product(f"Soak {i}", "1.25", stock).id: stock for i in range(products)}
-    return Catalog(user.id, made)
+    users = [
+        store.create_user(f"{name}_{i}", f"{name}_{i}@example.com", "soak-password").id
+        for i in range(shoppers)
+    ]
+    made = [store.create_product(f"Soak {i}", "1.25", stock).id for i in range(products)]
+    return Catalog(users, made)
 
 
 @contextmanager
@@ -117,12 +131,23 @@ def mixed_load(
 ) -> Iterator[threading.Event]:
     """Run the mix on ``threads`` threads for as long as the block runs.
 
-    The threads stop (and are joined) when the block ends, however it ends;
-    the block may also end the load early with the yielded event's ``set()``.
+    Thread ``i`` shops as user ``catalog.users[i % len(catalog.users)]``. The
+    threads stop (and are joined) when the block ends, however it ends; the
+    block may also end the load early with the yielded event's ``set()``.
     """
     stop = threading.Event()
     workers = [
-        threading.Thread(target=_worker, args=(store, catalog, ledger, stop, seed * 1000 + i))
+        threading.Thread(
+            target=_worker,
+            args=(
+                store,
+                catalog,
+                ledger,
+                stop,
+                seed * 1000 + i,
+                catalog.users[i % len(catalog.users)],
+            ),
+        )
         for i in range(threads)
     ]
     for w in workers:
@@ -135,34 +160,39 @@ def mixed_load(
             w.join()
 
 
+def _user(catalog: Catalog, thread: int) -> int:
+    return catalog.users[thread % len(catalog.users)]
+
+
 def _worker(
-    store: Store, catalog: Catalog, ledger: Ledger, stop: threading.Event, seed: int
+    store: Store, catalog: Catalog, ledger: Ledger, stop: threading.Event, seed: int, user: int
 ) -> None:
     rng = random.Random(seed)
-    ids = list(catalog.stock)
+    ids = catalog.products
     names = [n for n, _ in MIX]
     weights = [w for _, w in MIX]
-    cart: int | None = None
+    shopper = store.for_user(user)
+    placed = 0
     while not stop.is_set():
         op = rng.choices(names, weights)[0]
         try:
-            if cart is None:
-                cart = store.create_cart(catalog.user_id).id
             if op == "get_product":
                 store.get_product(rng.choice(ids))
             elif op == "list_products":
                 store.list_products(after_id=rng.randint(0, max(ids)), limit=20)
             elif op == "add_to_cart":
-                store.add_to_cart(cart, rng.choice(ids), rng.randint(1, 3))
+                shopper.add(rng.choice(ids), rng.randint(1, 3))
             elif op == "get_cart":
-                store.get_cart(cart)
-            else:
-                cart = _checkout(store, ledger, cart)
+                shopper.cart()
+            elif shopper.cart().items:
+                order = shopper.checkout()
+                ledger.acknowledged(order)
+                placed += 1
+                if placed % 10 == 0:
+                    ledger.acknowledged(shopper.cancel(order.id))
             ledger.succeeded(op)
         except DatabaseUnavailable:
             ledger.met_unavailable()
-            if op == "checkout":
-                cart = None  # left as the fault left it, for settle() to judge
             stop.wait(0.01)
         except EXPECTED as exc:
             with ledger.changed:
@@ -172,61 +202,55 @@ def _worker(
                 ledger.unexpected.append(f"{op}: {type(exc).__name__}: {exc}")
 
 
-def _checkout(store: Store, ledger: Ledger, cart: int) -> int | None:
-    """Check the cart out and book what it sold; return the cart to use next."""
-    view = store.get_cart(cart)  # what the cart holds; only this thread changes it
-    if not view.items:
-        return cart
-    try:
-        receipt = store.checkout(cart)
-    except DatabaseUnavailable:
-        with ledger.changed:
-            ledger.unsettled.append((cart, view))
-        raise
-    with ledger.changed:
-        for line in receipt.items:
-            ledger.sold[line.product_id] += line.quantity
-    return None  # a fresh cart for the next round
-
-
-def settle(store: Store, ledger: Ledger) -> None:
-    """Book the checkouts a fault cut off whose carts were emptied: they committed."""
-    for cart, view in ledger.unsettled:
-        if not store.get_cart(cart).items:
-            for line in view.items:
-                ledger.sold[line.product_id] += line.quantity
-    ledger.unsettled.clear()
+#: Invariants the tables must hold, each a query counting the rows that break it.
+INVARIANTS = {
+    "negative stock": "SELECT count(*) FROM products WHERE inventory_count < 0",
+    "zero-quantity lines": "SELECT count(*) FROM cart_items WHERE quantity <= 0",
+    "duplicate lines": "SELECT count(*) FROM (SELECT 1 FROM cart_items "
+    "GROUP BY cart_id, product_id HAVING count(*) > 1) d",
+    "users equal up to case": "SELECT count(*) FROM (SELECT 1 FROM users "
+    "GROUP BY lower(username) HAVING count(*) > 1 UNION ALL SELECT 1 FROM users "
+    "GROUP BY lower(email) HAVING count(*) > 1) d",
+    "users with two open carts": "SELECT count(*) FROM (SELECT 1 FROM carts "
+    "WHERE closed_at IS NULL GROUP BY user_id HAVING count(*) > 1) d",
+    "lines in checked-out carts": "SELECT count(*) FROM cart_items ci "
+    "JOIN orders o ON o.cart_id = ci.cart_id",
+    # Conservation: stock now + units in orders not cancelled = stock received.
+    "products whose stock does not add up": """
+        SELECT count(*) FROM products p
+        WHERE p.inventory_count
+              + coalesce((SELECT sum(oi.quantity) FROM order_items oi
+                          JOIN orders o ON o.id = oi.order_id
+                          WHERE oi.product_id = p.id AND o.status <> 'cancelled'), 0)
+              <> coalesce((SELECT sum(delta) FROM inventory_adjustments a
+                           WHERE a.product_id = p.id), 0)
+    """,
+}
 
 
 def violations(store: Store, catalog: Catalog, ledger: Ledger, url: str) -> list[str]:
-    """Every way the database disagrees with the ledger or breaks an invariant."""
+    """Every way the tables break an invariant or lost what the ledger was told."""
     import psycopg
 
     problems = []
     with psycopg.connect(url) as conn:
-        checks = {
-            "negative stock": "SELECT count(*) FROM products WHERE inventory_count < 0",
-            "zero-quantity lines": "SELECT count(*) FROM cart_items WHERE quantity <= 0",
-            "duplicate lines": "SELECT count(*) FROM (SELECT 1 FROM cart_items "
-            "GROUP BY cart_id, product_id HAVING count(*) > 1) d",
-            "users equal up to case": "SELECT count(*) FROM (SELECT 1 FROM users "
-            "GROUP BY lower(username) HAVING count(*) > 1 UNION ALL SELECT 1 FROM users "
-            "GROUP BY lower(email) HAVING count(*) > 1) d",
-        }
-        for name, query in checks.items():
+        for name, query in INVARIANTS.items():
             row = conn.execute(query).fetchone()
             if row and row[0]:
                 problems.append(f"{row[0]} {name}")
-        stock: dict[int, int] = dict(
-            conn.execute(
-                "SELECT id, inventory_count FROM products WHERE id = ANY(%s)",
-                (list(catalog.stock),),
+        stored = {
+            row[0]: row[1:]
+            for row in conn.execute(
+                "SELECT o.id, o.status, o.total, "
+                "(SELECT sum(quantity) FROM order_items WHERE order_id = o.id) "
+                "FROM orders o WHERE o.id = ANY(%s)",
+                (list(ledger.orders),),
             ).fetchall()
-        )
-    for product, start in catalog.stock.items():
-        removed = start - stock[product]
-        if removed != ledger.sold[product]:
-            problems.append(f"product {product}: {removed} removed, {ledger.sold[product]} sold")
+        }
+    for order in ledger.orders.values():
+        units = sum(line.quantity for line in order.items)
+        if stored.get(order.id) != (order.status, order.total, units):
+            problems.append(f"order {order.id} was acknowledged as {order.status} but is not so")
     return problems
 
 
@@ -257,7 +281,6 @@ def main() -> None:
             samples.append((time.monotonic() - started, process.memory_info().rss / 2**20))
             if time.monotonic() - started >= args.minutes * 60:
                 stop.set()
-    settle(store, ledger)
     problems = violations(store, catalog, ledger, libpq_url(pool.target.url))
     total = sum(ledger.ops.values())
     report = _report(args, ledger, total, time.monotonic() - started, samples, problems, pool)
@@ -287,8 +310,14 @@ def _report(
         f"- refused as business answers: {dict(ledger.refused) or 'none'}",
         f"- unexpected errors: {len(ledger.unexpected)}"
         + (f" (first: {ledger.unexpected[0]})" if ledger.unexpected else ""),
-        f"- units sold: {sum(ledger.sold.values()):,}; invariants: "
-        + ("; ".join(problems) if problems else "all hold (stock removed = units sold)"),
+        f"- orders acknowledged: {len(ledger.orders):,} "
+        f"({sum(o.status == 'cancelled' for o in ledger.orders.values()):,} cancelled); "
+        "invariants: "
+        + (
+            "; ".join(problems)
+            if problems
+            else "all hold (stock + units ordered = stock received, for every product)"
+        ),
         f"- memory (RSS) after 30 s: {min(settled):.1f} MiB min, {max(settled):.1f} MiB max, "
         f"{settled[-1]:.1f} MiB at the end",
         f"- pool at the end: {pool.status()}",  # type: ignore[attr-defined]

@@ -12,6 +12,7 @@ one loop over an ``AsyncPool``.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import sys
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
@@ -27,6 +28,7 @@ from shopdb.config import Settings
 from shopdb.connect import Target, libpq_url
 from shopdb.db import Pool
 from shopdb.pooling import connection_kwargs
+from shopdb.store import AsyncShopper
 
 Flavour = Literal["sync", "async"]
 FLAVOURS: tuple[Flavour, ...] = ("sync", "async")
@@ -57,7 +59,7 @@ class LoopThread:
 class BlockingAsyncStore:
     """An :class:`AsyncStore` called like a :class:`Store`: every call runs on the loop."""
 
-    def __init__(self, store: AsyncStore, loop: LoopThread) -> None:
+    def __init__(self, store: AsyncStore | AsyncShopper, loop: LoopThread) -> None:
         self._store = store
         self._loop = loop
 
@@ -66,13 +68,19 @@ class BlockingAsyncStore:
         loop = self._loop
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            return loop.run(method(*args, **kwargs))
+            result = method(*args, **kwargs)
+            if inspect.iscoroutine(result):
+                return loop.run(result)
+            if isinstance(result, AsyncShopper):  # for_user(): its methods are awaitable too
+                return BlockingAsyncStore(result, loop)
+            return result
 
         return call
 
     @contextmanager
     def transaction(self) -> Iterator[Store]:
         """``with store.transaction() as tx`` over ``async with``."""
+        assert isinstance(self._store, AsyncStore)
         manager: AbstractAsyncContextManager[AsyncStore] = self._store.transaction()
         tx = self._loop.run(_enter(manager))
         try:

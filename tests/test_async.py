@@ -69,6 +69,7 @@ async def test_an_async_transaction_commits_together_or_not_at_all(
         cart = await tx.create_cart(user.id)
         await tx.add_to_cart(cart.id, tea.id, 2)
     assert [i.quantity for i in (await store.get_cart(cart.id)).items] == [2]
+    other = await store.create_user("atx2", "atx2@example.com", "correct horse")
 
     class ChangeOfMind(Exception):
         pass
@@ -77,7 +78,7 @@ async def test_an_async_transaction_commits_together_or_not_at_all(
 
     async def change_of_mind() -> None:
         async with store.transaction() as tx:
-            doomed.append((await tx.create_cart(user.id)).id)
+            doomed.append((await tx.create_cart(other.id)).id)
             raise ChangeOfMind
 
     with pytest.raises(ChangeOfMind):

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from shopdb import bulk
 from shopdb.bulk import csv_source, import_products, jsonl_source
 from shopdb.bulk.common import Problems
-from shopdb.errors import ImportFailed, InvalidInput, RowProblem
+from shopdb.errors import ImportFailed, RowProblem
 from shopdb.testing import DatabaseFactory
 
 from .helpers import run_cli
@@ -226,7 +226,7 @@ def test_a_bad_csv_value_is_reported_by_line_and_field_and_nothing_is_imported(
     assert failed.count == 1
     assert failed.problems == (RowProblem(4, field, failed.problems[0].reason),)
     assert failed.problems[0].reason.startswith(reason)
-    assert isinstance(failed, InvalidInput)
+    assert (failed.code, failed.http_status) == ("import_failed", 422)
     assert failed.field == field
     assert _rows(url) == []
 

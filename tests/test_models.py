@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -26,17 +26,43 @@ from shopdb.models import (
     User,
     UserRead,
 )
-from shopdb.schemas import CartLine, CartView, Receipt, parse
+from shopdb.schemas import CartLine, CartView, Order, OrderLine, OrderSummary, parse
 
-NOW = datetime(2026, 11, 24, 12, 30, 15, 123456)
+NOW = datetime(2026, 11, 24, 12, 30, 15, 123456, tzinfo=UTC)
 
 LINE = CartLine(
     product_id=2, name="Tea", unit_price=Decimal("19.99"), quantity=2, line_total=Decimal("39.98")
 )
 READ_EXAMPLES: list[BaseModel] = [
     LINE,
-    CartView(id=4, user_id=1, items=[LINE], total=Decimal("39.98")),
-    Receipt(cart_id=4, items=[LINE], total=Decimal("39.98")),
+    CartView(id=4, user_id=1, status="open", items=[LINE], total=Decimal("39.98")),
+    Order(
+        id=9,
+        user_id=1,
+        cart_id=4,
+        status="placed",
+        total=Decimal("39.98"),
+        created_at=NOW,
+        updated_at=NOW,
+        items=[
+            OrderLine(
+                product_id=None,
+                name="Tea",
+                unit_price=Decimal("19.99"),
+                quantity=2,
+                line_total=Decimal("39.98"),
+            )
+        ],
+    ),
+    OrderSummary(
+        id=9,
+        user_id=1,
+        cart_id=4,
+        status="cancelled",
+        total=Decimal("0.00"),
+        created_at=NOW,
+        updated_at=NOW,
+    ),
     UserRead(id=1, username="alice", email="alice@example.com", created_at=NOW),
     ProductRead(id=2, name="Tea", description=None, price=Decimal("19.99"), inventory_count=7),
     ProductRead(id=3, name="Mug", description="Blue", price=Decimal("0.10"), inventory_count=0),

@@ -72,7 +72,7 @@ def test_the_same_seed_gives_the_same_rows_and_another_seed_other_rows(
     assert first["users"][0][3] != second["users"][0][3]
 
     with psycopg.connect(other, autocommit=True) as conn:
-        conn.execute("TRUNCATE users, products, carts, cart_items")
+        conn.execute("TRUNCATE users, products, carts, cart_items CASCADE")
     code, _, err = _seed(other, *SMALL, "--seed", "8")
     assert code == 0, err
     third = _dump(other)
@@ -109,11 +109,13 @@ def test_seeded_rows_look_as_documented(migrated: str) -> None:
     carts = dump["carts"]
     assert [c[1] for c in carts] == [i % 12 + 1 for i in range(15)]
     assert all(c[2] > users[c[1] - 1][4] for c in carts)  # opened after sign-up
+    # Each user's newest cart is open (carts 4 to 15); the older ones are closed.
+    assert [c[0] for c in carts if c[3] is None] == list(range(4, 16))
 
     lines: dict[int, list[tuple[int, int]]] = {}
     for _, cart_id, product_id, quantity in dump["cart_items"]:
         lines.setdefault(cart_id, []).append((product_id, quantity))
-    assert sorted(lines) == list(range(1, 16))
+    assert sorted(lines) == list(range(4, 16))
     for items in lines.values():
         assert 1 <= len(items) <= 4
         assert len({product for product, _ in items}) == len(items)
@@ -128,9 +130,14 @@ def test_defaults_and_sequences_that_go_on_after_the_seeded_ids(migrated: str) -
         assert conn.execute(
             "INSERT INTO products (name, price, inventory_count) VALUES ('New', 1, 1) RETURNING id"
         ).fetchone() == (10001,)
-        assert conn.execute("INSERT INTO carts (user_id) VALUES (1) RETURNING id").fetchone() == (
-            1001,
-        )
+        user = conn.execute(
+            "INSERT INTO users (username, email, password_hash) "
+            "VALUES ('new', 'new@example.com', 'x') RETURNING id"
+        ).fetchone()
+        assert user == (1001,)
+        assert conn.execute(
+            "INSERT INTO carts (user_id) VALUES (1001) RETURNING id"
+        ).fetchone() == (1001,)
 
 
 def test_seed_refuses_a_database_that_holds_rows(migrated: str) -> None:

@@ -11,7 +11,14 @@ import pytest
 from argon2 import PasswordHasher
 
 from shopdb import Store, passwords
-from shopdb.errors import AlreadyExists, InsufficientInventory, InvalidInput, NotFound
+from shopdb.errors import (
+    AlreadyExists,
+    CartClosed,
+    EmptyCart,
+    InsufficientInventory,
+    InvalidInput,
+    NotFound,
+)
 
 from .flavours import Sql
 
@@ -131,8 +138,11 @@ def shop(store: Store) -> dict[str, int]:
 
 def test_add_to_cart_adds_to_the_line_within_stock(store: Store, shop: dict[str, int]) -> None:
     first = store.add_to_cart(shop["cart"], shop["tea"])
-    again = store.add_to_cart(shop["cart"], shop["tea"], 3)
-    assert (again.id, again.quantity) == (first.id, 4)
+    assert [(i.product_id, i.quantity) for i in first.items] == [(shop["tea"], 1)]
+    again = store.add_to_cart(shop["cart"], shop["tea"], 3)  # the view, in the same statement
+    assert (again.id, again.status, again.total) == (shop["cart"], "open", Decimal("18.00"))
+    assert [(i.product_id, i.quantity) for i in again.items] == [(shop["tea"], 4)]
+    assert again == store.get_cart(shop["cart"])
     with pytest.raises(InsufficientInventory) as caught:
         store.add_to_cart(shop["cart"], shop["tea"], 2)
     assert (caught.value.shortages[0].wanted, caught.value.shortages[0].available) == (6, 5)
@@ -140,21 +150,19 @@ def test_add_to_cart_adds_to_the_line_within_stock(store: Store, shop: dict[str,
 
 
 def test_set_quantity_and_remove(store: Store, shop: dict[str, int]) -> None:
-    line = store.set_quantity(shop["cart"], shop["tea"], 3)
-    assert line is not None
-    assert line.quantity == 3
-    line = store.set_quantity(shop["cart"], shop["tea"], 1)
-    assert line is not None
-    assert line.quantity == 1
+    assert store.set_quantity(shop["cart"], shop["tea"], 3).items[0].quantity == 3
+    store.add_to_cart(shop["cart"], shop["mug"])
+    view = store.set_quantity(shop["cart"], shop["tea"], 1)
+    assert [(i.product_id, i.quantity) for i in view.items] == [(shop["tea"], 1), (shop["mug"], 1)]
     with pytest.raises(InsufficientInventory):
         store.set_quantity(shop["cart"], shop["tea"], 6)
-    assert store.set_quantity(shop["cart"], shop["tea"], 0) is None
-    assert store.get_cart(shop["cart"]).items == []
-    store.add_to_cart(shop["cart"], shop["mug"])
-    store.remove_from_cart(shop["cart"], shop["mug"])
+    view = store.set_quantity(shop["cart"], shop["tea"], 0)
+    assert [i.product_id for i in view.items] == [shop["mug"]]
+    assert store.remove_from_cart(shop["cart"], shop["mug"]).items == []
     with pytest.raises(NotFound) as caught:
         store.remove_from_cart(shop["cart"], shop["mug"])
-    assert caught.value.field == "product_id"
+    assert str(caught.value) == f"cart {shop['cart']} holds no product with id {shop['mug']}"
+    assert (caught.value.entity, caught.value.key) == ("cart item", shop["mug"])
 
 
 def test_get_cart_shows_lines_and_exact_totals(store: Store, shop: dict[str, int]) -> None:
@@ -173,14 +181,26 @@ def test_get_cart_shows_lines_and_exact_totals(store: Store, shop: dict[str, int
 def test_checkout_sells_everything_and_empties_the_cart(store: Store, shop: dict[str, int]) -> None:
     store.add_to_cart(shop["cart"], shop["tea"], 5)
     store.add_to_cart(shop["cart"], shop["mug"], 1)
-    receipt = store.checkout(shop["cart"])
-    assert receipt.total == Decimal("32.49")
-    assert [i.product_id for i in receipt.items] == [shop["tea"], shop["mug"]]
+    order = store.checkout(shop["cart"])
+    assert (order.user_id, order.cart_id, order.status) == (shop["user"], shop["cart"], "placed")
+    assert order.total == Decimal("32.49")
+    assert [(i.product_id, i.name, i.unit_price, i.quantity) for i in order.items] == [
+        (shop["tea"], "Tea", Decimal("4.50"), 5),
+        (shop["mug"], "Mug", Decimal("9.99"), 1),
+    ]
     assert store.get_product(shop["tea"]).inventory_count == 0
     assert store.get_product(shop["mug"]).inventory_count == 1
-    assert store.get_cart(shop["cart"]).items == []
-    with pytest.raises(InvalidInput, match="is empty"):
-        store.checkout(shop["cart"])
+    closed = store.get_cart(shop["cart"])
+    assert (closed.status, closed.items) == ("closed", [])
+    # Checking the same cart out again is the same sale, not a second one.
+    assert store.checkout(shop["cart"]) == order
+    assert store.get_product(shop["mug"]).inventory_count == 1
+    with pytest.raises(CartClosed):
+        store.add_to_cart(shop["cart"], shop["mug"])
+    fresh = store.create_cart(shop["user"])
+    assert fresh.id != shop["cart"]
+    with pytest.raises(EmptyCart):
+        store.checkout(fresh.id)
 
 
 def test_checkout_with_a_short_line_changes_nothing_and_lists_every_shortage(
@@ -204,38 +224,40 @@ def test_checkout_with_a_short_line_changes_nothing_and_lists_every_shortage(
 def test_missing_rows_are_not_found(store: Store, shop: dict[str, int]) -> None:
     missing = 2_000_000_000
     cases: list[tuple[Callable[[], object], str]] = [
-        (lambda: store.get_user(missing), "user_id"),
-        (lambda: store.create_cart(missing), "user_id"),
-        (lambda: store.add_to_cart(missing, shop["tea"]), "cart_id"),
-        (lambda: store.add_to_cart(shop["cart"], missing), "product_id"),
-        (lambda: store.get_cart(missing), "cart_id"),
-        (lambda: store.checkout(missing), "cart_id"),
-        (lambda: store.adjust_inventory(missing, 1), "product_id"),
-        (lambda: store.remove_from_cart(missing, shop["tea"]), "cart_id"),
+        (lambda: store.get_user(missing), "user"),
+        (lambda: store.create_cart(missing), "user"),
+        (lambda: store.add_to_cart(missing, shop["tea"]), "cart"),
+        (lambda: store.add_to_cart(shop["cart"], missing), "product"),
+        (lambda: store.get_cart(missing), "cart"),
+        (lambda: store.checkout(missing), "cart"),
+        (lambda: store.adjust_inventory(missing, 1), "product"),
+        (lambda: store.remove_from_cart(missing, shop["tea"]), "cart"),
+        (lambda: store.get_order(missing), "order"),
+        (lambda: store.cancel_order(missing), "order"),
     ]
-    for call, field in cases:
+    for call, entity in cases:
         with pytest.raises(NotFound) as caught:
             call()
-        assert caught.value.field == field
+        # Every NotFound names the kind and the id the caller passed.
+        assert (caught.value.entity, caught.value.key) == (entity, missing)
+        assert str(caught.value) == f"no {entity} with id {missing}"
 
 
 def test_transaction_commits_together_or_not_at_all(store: Store, shop: dict[str, int]) -> None:
     with store.transaction() as tx:
-        cart = tx.create_cart(shop["user"])
-        tx.add_to_cart(cart.id, shop["tea"], 2)
-    assert store.get_cart(cart.id).items[0].quantity == 2
-
-    doomed: list[int] = []
+        tx.add_to_cart(shop["cart"], shop["tea"], 2)
+        tx.add_to_cart(shop["cart"], shop["mug"], 1)
+    assert [i.quantity for i in store.get_cart(shop["cart"]).items] == [2, 1]
 
     def change_of_mind() -> None:
         with store.transaction() as tx:
-            doomed.append(tx.create_cart(shop["user"]).id)
+            tx.checkout(shop["cart"])
             raise RuntimeError("changed my mind")
 
     with pytest.raises(RuntimeError):
         change_of_mind()
-    with pytest.raises(NotFound):
-        store.get_cart(doomed[0])
+    assert store.get_cart(shop["cart"]).status == "open"
+    assert store.get_product(shop["tea"]).inventory_count == 5
 
 
 def test_a_refused_call_leaves_the_callers_transaction_usable(
@@ -245,4 +267,4 @@ def test_a_refused_call_leaves_the_callers_transaction_usable(
         store.add_to_cart(shop["cart"], shop["tea"], 99)
     with pytest.raises(AlreadyExists):
         store.create_user("carol", "x@example.com", "correct horse")
-    assert store.add_to_cart(shop["cart"], shop["tea"], 1).quantity == 1
+    assert store.add_to_cart(shop["cart"], shop["tea"], 1).items[0].quantity == 1

@@ -33,8 +33,12 @@ def _together(calls: list[Callable[[], T]]) -> list[T | Exception]:
 
 
 def _carts(store: Store, count: int) -> list[int]:
-    user = store.create_user("racer", "racer@example.com", "correct horse")
-    return [store.create_cart(user.id).id for _ in range(count)]
+    """``count`` carts, each the open cart of a user of its own (one open cart per user)."""
+    users = [
+        store.create_user(f"racer{i}", f"racer{i}@example.com", "correct horse").id
+        for i in range(count)
+    ]
+    return [store.create_cart(user).id for user in users]
 
 
 def test_checkouts_racing_for_scarce_stock_sell_exactly_what_was_there(

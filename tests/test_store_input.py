@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from shopdb import Store
-from shopdb.errors import InvalidInput
+from shopdb.errors import InvalidInput, NotFound
 
 from .flavours import Sql
 
@@ -100,10 +100,13 @@ BAD: list[tuple[str, str, Call]] = [
     ("limit", "zero", lambda s, k: s.list_products(limit=0)),
     ("limit", "too many", lambda s, k: s.list_products(limit=10_001)),
     ("login", "int", lambda s, k: s.authenticate(1, "x")),
-    # unknown ids are bad input too (NotFound is an InvalidInput)
-    ("product_id", "unknown product", lambda s, k: s.add_to_cart(k["cart"], BIG - 1)),
-    ("user_id", "unknown user", lambda s, k: s.create_cart(BIG - 1)),
-    ("cart_id", "unknown cart", lambda s, k: s.set_quantity(BIG - 1, k["tea"], 1)),
+]
+#: Well-formed ids of nothing: NotFound (a 404, not a bad field), naming kind and id.
+UNKNOWN: list[tuple[str, Call]] = [
+    ("product", lambda s, k: s.add_to_cart(k["cart"], BIG - 1)),
+    ("user", lambda s, k: s.create_cart(BIG - 1)),
+    ("cart", lambda s, k: s.set_quantity(BIG - 1, k["tea"], 1)),
+    ("order", lambda s, k: s.cancel_order(BIG - 1)),
 ]
 
 
@@ -118,4 +121,15 @@ def test_bad_input_is_refused_by_field_and_writes_nothing(
         call(store, shop)
     assert caught.value.field == field, str(caught.value)
     assert caught.value.reason
+    assert _snapshot(sql) == before
+
+
+@pytest.mark.parametrize(("entity", "call"), UNKNOWN, ids=[e for e, _ in UNKNOWN])
+def test_unknown_ids_are_not_found_and_write_nothing(
+    store: Store, shop: dict[str, int], sql: Sql, entity: str, call: Call
+) -> None:
+    before = _snapshot(sql)
+    with pytest.raises(NotFound) as caught:
+        call(store, shop)
+    assert (caught.value.entity, caught.value.key) == (entity, BIG - 1)
     assert _snapshot(sql) == before

@@ -32,6 +32,7 @@ _SCRIPTS = {
         f"\\set cart random(1, {CARTS})\n\\set product random(1, {PRODUCTS})\n"
         + " ".join(
             carts.ADD.replace("%(cart)s", ":cart")
+            .replace("%(user)s", "NULL")
             .replace("%(product)s", ":product")
             .replace("%(qty)s", "1")
             .split()
@@ -40,7 +41,7 @@ _SCRIPTS = {
     ),
     "get_cart": (
         f"\\set cart random(1, {CARTS})\n"
-        + " ".join(carts.VIEW.replace("%s", ":cart").split())
+        + " ".join(carts.VIEW.replace("%(cart)s", ":cart").replace("%(user)s", "NULL").split())
         + ";\n"
     ),
 }

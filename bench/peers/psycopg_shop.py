@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from psycopg_pool import ConnectionPool
 
-from shopdb.store import carts, products
+from shopdb.store import carts, orders, products
 
 
 class PsycopgShop:
@@ -38,17 +38,17 @@ class PsycopgShop:
             return conn.execute(products.PAGE, (after_id, 20)).fetchall()
 
     def add_to_cart(self, cart_id: int, product_id: int, quantity: int) -> object:
-        params = {"cart": cart_id, "product": product_id, "qty": quantity}
+        params = {"cart": cart_id, "user": None, "product": product_id, "qty": quantity}
         with self._pool.connection() as conn:
-            return conn.execute(carts.ADD, params).fetchone()
+            return conn.execute(carts.ADD, params).fetchall()
 
     def get_cart(self, cart_id: int) -> object:
         with self._pool.connection() as conn:
-            return conn.execute(carts.VIEW, (cart_id,)).fetchall()
+            return conn.execute(carts.VIEW, {"cart": cart_id, "user": None}).fetchall()
 
     def checkout(self, cart_id: int) -> object:
         with self._pool.connection() as conn:
-            return conn.execute(carts.CHECKOUT, {"cart": cart_id}).fetchall()
+            return conn.execute(orders.CHECKOUT, {"cart": cart_id, "user": None}).fetchall()
 
     def close(self) -> None:
         self._pool.close()

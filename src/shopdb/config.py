@@ -40,7 +40,10 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "SHOPDB_DATABASE_URL"),
         description="PostgreSQL URL; unset means the embedded server.",
     )
-    pool_size: int = Field(10, ge=1, le=1000, description="Connections kept open.")
+    pool_size: int = Field(10, ge=1, le=1000, description="Connections the pool may keep open.")
+    pool_min_size: int = Field(
+        1, ge=0, le=1000, description="Connections opened at start and always kept open."
+    )
     max_overflow: int = Field(
         0, ge=0, le=1000, description="Extra connections opened under load, closed when returned."
     )

@@ -1,56 +1,106 @@
-"""One error hierarchy for everything shopdb raises.
+"""One error hierarchy for everything shopdb raises, shaped for a web API.
 
 Every database error becomes one of these in :func:`translate`, keyed on
 SQLSTATE and constraint name, never on message text. Messages name the field
-and the problem; they never contain a password.
+and the problem in plain English; they never contain a password or a value
+JSON cannot carry.
 
-::
+Every error has a stable machine-readable :attr:`~ShopError.code`, the
+:attr:`~ShopError.http_status` a web layer can answer with as is, JSON-ready
+:meth:`~ShopError.details`, and :meth:`~ShopError.problem`: the whole error
+as an RFC 9457 problem details object::
 
-    ShopError
-    ├── ConfigurationError          bad setting or URL
-    ├── ConnectionFailed            could not talk to PostgreSQL
-    │   ├── DatabaseUnavailable     unreachable, restarting, gone: retryable
-    │   │   └── PoolTimeout         every connection stayed busy
-    │   ├── AuthenticationFailed
-    │   ├── DatabaseMissing
-    │   └── PermissionDenied
-    ├── InvalidInput                a field's value is refused (field, reason)
-    │   ├── NotFound                no row with that id
-    │   └── ImportFailed            a file to import has bad rows (problems); nothing imported
-    ├── AlreadyExists               a unique field is taken (field)
-    ├── DatabaseNotEmpty            seeding wants empty tables, and some hold rows
-    ├── InsufficientInventory       checkout or add_to_cart wants more than stock
-    ├── ConcurrencyConflict         deadlock/serialization failure after retries: retryable
-    ├── QueryTimeout                statement_timeout or lock_timeout ran out: retryable
-    └── MigrationError              a migration could not be applied or reverted
-        └── MigrationLockTimeout    another process kept the migration lock
+    ShopError                       code                  status
+    ├── ConfigurationError          configuration_error   500  bad setting or URL
+    ├── ConnectionFailed            connection_failed     500  could not talk to PostgreSQL
+    │   ├── DatabaseUnavailable     unavailable           503  unreachable, restarting: retryable
+    │   │   └── PoolTimeout         unavailable           503  every connection stayed busy
+    │   ├── AuthenticationFailed    connection_failed     500
+    │   ├── DatabaseMissing         connection_failed     500
+    │   └── PermissionDenied        permission_denied     500
+    ├── InvalidInput                invalid_input         422  every refused field (errors)
+    ├── ImportFailed                import_failed         422  a file to import has bad rows
+    ├── NotFound                    not_found             404  no such row (entity, id)
+    ├── AlreadyExists               already_exists        409  a unique field is taken (field)
+    ├── Conflict                    conflict              409  refused by the state of things
+    │   ├── InsufficientInventory   insufficient_inventory     wants more than the stock
+    │   ├── EmptyCart               empty_cart                 nothing to check out
+    │   ├── CartClosed              cart_closed                the cart became an order
+    │   ├── InvalidTransition       invalid_transition         an order cannot go there now
+    │   └── DatabaseNotEmpty        database_not_empty         seeding wants empty tables
+    ├── ConcurrencyConflict         concurrency_conflict  503  deadlock after retries: retryable
+    ├── QueryTimeout                timeout               503  statement or lock timeout: retryable
+    └── MigrationError              migration_error       500
+        └── MigrationLockTimeout    migration_locked      503  another run holds the lock
+
+A web layer maps all of them in one handler (see the README, "Errors").
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, TypeAlias
+
+#: What :meth:`ShopError.details` holds: JSON values only.
+JSON: TypeAlias = "str | int | bool | list[JSON] | dict[str, JSON] | None"
+#: The ``type`` of a problem: a URN per code (RFC 9457 allows any URI).
+PROBLEM_TYPE = "urn:shopdb:problem:"
 
 
 class ShopError(Exception):
     """Base of every error shopdb raises on purpose."""
 
+    #: Stable, machine-readable name of the kind of error (``not_found``, ...).
+    code: ClassVar[str] = "error"
+    #: The HTTP status a web layer answers with.
+    http_status: ClassVar[int] = 500
+    #: A short, fixed summary of the kind of error (RFC 9457's ``title``).
+    title: ClassVar[str] = "The data layer failed"
     #: True when the same call may succeed if simply tried again.
-    retryable: bool = False
+    retryable: ClassVar[bool] = False
+
+    def details(self) -> dict[str, JSON]:
+        """What this error is about, JSON-ready (empty for most kinds)."""
+        return {}
+
+    def problem(self) -> dict[str, JSON]:
+        """The error as an RFC 9457 problem details object (``application/problem+json``).
+
+        ``type``, ``title``, ``status`` and ``detail`` as the RFC defines them,
+        then ``code``, ``retryable`` and the :meth:`details` as extension members.
+        """
+        return {
+            "type": PROBLEM_TYPE + self.code,
+            "title": self.title,
+            "status": self.http_status,
+            "detail": str(self),
+            "code": self.code,
+            "retryable": self.retryable,
+            **self.details(),
+        }
 
 
 class ConfigurationError(ShopError):
     """A setting or the database URL is unusable."""
 
+    code = "configuration_error"
+    title = "shopdb is misconfigured"
+
 
 class ConnectionFailed(ShopError):
     """PostgreSQL could not be reached or refused us."""
+
+    code = "connection_failed"
+    title = "The database refused the connection"
 
 
 class DatabaseUnavailable(ConnectionFailed):
     """The server is unreachable, starting, shutting down or went away mid-call."""
 
+    code = "unavailable"
+    http_status = 503
+    title = "The database is unavailable; try again"
     retryable = True
 
 
@@ -74,24 +124,90 @@ class DatabaseMissing(ConnectionFailed):
 class PermissionDenied(ConnectionFailed):
     """The role lacks a privilege the operation needs."""
 
+    code = "permission_denied"
+    title = "The database role lacks a privilege"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One refused field: which (``field``, dotted for nested ones) and why (``reason``)."""
+
+    field: str
+    reason: str
+
+    def to_json(self) -> dict[str, JSON]:
+        """``{"field": ..., "reason": ...}``."""
+        return {"field": self.field, "reason": self.reason}
+
+
+#: Where a web framework puts a value; not part of the field's name.
+_LOCATIONS = frozenset({"body", "query", "path", "header", "cookie"})
+
 
 class InvalidInput(ShopError):
-    """A value was refused; ``field`` names it and ``reason`` says why."""
+    """Values were refused: every problem in :attr:`problems` (``field``, ``reason``).
 
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
+    :attr:`field` and :attr:`reason` are the first problem's, for code that
+    handles one field at a time.
+    """
+
+    code = "invalid_input"
+    http_status = 422
+    title = "The input was refused"
+
+    def __init__(self, field: str, reason: str, *more: Problem) -> None:
+        self.problems: tuple[Problem, ...] = (Problem(field, reason), *more)
         self.field = field
         self.reason = reason
+        also = f" (and {len(more)} more problem{'s' if len(more) > 1 else ''})" if more else ""
+        super().__init__(f"{field}: {reason}{also}")
+
+    @classmethod
+    def of(cls, problems: Sequence[Problem]) -> InvalidInput:
+        """One error for several problems (at least one)."""
+        first, *rest = problems
+        return cls(first.field, first.reason, *rest)
+
+    @classmethod
+    def from_errors(cls, errors: Iterable[Mapping[str, Any]]) -> InvalidInput:
+        """From pydantic's ``ValidationError.errors()`` or FastAPI's ``RequestValidationError``.
+
+        So a web framework's own validation errors come out in the same shape
+        as shopdb's: ``{"field": "price", "reason": "must have at most 2
+        decimal places"}``. The offending values are left out (they may be
+        anything, NaN included, which JSON cannot carry).
+        """
+        from shopdb.messages import reason_for
+
+        problems = []
+        for error in errors:
+            loc = [str(part) for part in error.get("loc", ())]
+            if loc and loc[0] in _LOCATIONS:
+                loc = loc[1:]
+            problems.append(Problem(".".join(loc) or "body", reason_for(error)))
+        return cls.of(problems or [Problem("body", "is not valid")])
+
+    def details(self) -> dict[str, JSON]:
+        """``{"errors": [{"field": ..., "reason": ...}, ...]}``."""
+        return {"errors": [p.to_json() for p in self.problems]}
 
 
-class NotFound(InvalidInput):
-    """No row has the given id. It is bad input too, so it is an :class:`InvalidInput`."""
+class NotFound(ShopError):
+    """No row of kind ``entity`` has the id ``key`` (or none that the caller may see)."""
 
-    def __init__(self, entity: str, key: object = None, *, field: str | None = None) -> None:
-        which = "that id" if key is None else f"id {key!r}"
-        super().__init__(field or f"{entity}_id", f"no {entity} with {which}")
+    code = "not_found"
+    http_status = 404
+    title = "Not found"
+
+    def __init__(self, entity: str, key: int | str | None, message: str | None = None) -> None:
+        which = "that id" if key is None else f"id {key}"
+        super().__init__(message or f"no {entity} with {which}")
         self.entity = entity
         self.key = key
+
+    def details(self) -> dict[str, JSON]:
+        """``{"entity": "product", "id": 7}``."""
+        return {"entity": self.entity, "id": self.key}
 
 
 @dataclass(frozen=True)
@@ -107,31 +223,60 @@ class RowProblem:
         return f"{where}: {self.field}: {self.reason}" if self.field else f"{where}: {self.reason}"
 
 
-class ImportFailed(InvalidInput):
+class ImportFailed(ShopError):
     """A file to import has bad rows, so nothing from it was imported.
 
     ``problems`` holds the first problems in file order (at most
     ``shopdb.bulk.MAX_PROBLEMS``); ``count`` is how many there were in all.
+    ``field`` and ``reason`` are the first problem's.
     """
+
+    code = "import_failed"
+    http_status = 422
+    title = "The file was refused; nothing was imported"
 
     def __init__(self, problems: Sequence[RowProblem], count: int | None = None) -> None:
         self.problems = tuple(problems)
         self.count = len(self.problems) if count is None else count
         first = self.problems[0]
-        super().__init__(first.field or "file", first.reason)
+        self.field = first.field or "file"
+        self.reason = first.reason
         more = self.count - 1
         also = f" (and {more} more problem{'s' if more != 1 else ''})" if more else ""
-        self.args = (f"{first}{also}; nothing was imported",)
+        super().__init__(f"{first}{also}; nothing was imported")
+
+    def details(self) -> dict[str, JSON]:
+        """Every row problem reported (line, field, reason) and how many there were."""
+        return {
+            "errors": [
+                {"line": r.line, "field": r.field, "reason": r.reason} for r in self.problems
+            ],
+            "count": self.count,
+        }
 
 
 class AlreadyExists(ShopError):
     """A value that must be unique is taken; ``field`` names it."""
 
-    def __init__(self, field: str, value: object = None) -> None:
-        shown = "" if value is None else f" {value!r}"
-        super().__init__(f"{field}: the value{shown} is already taken")
+    code = "already_exists"
+    http_status = 409
+    title = "Already taken"
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"{field}: is already taken")
         self.field = field
-        self.value = value
+
+    def details(self) -> dict[str, JSON]:
+        """``{"field": "email"}``."""
+        return {"field": self.field}
+
+
+class Conflict(ShopError):
+    """The request is fine, but the state of things refuses it."""
+
+    code = "conflict"
+    http_status = 409
+    title = "Refused by the current state"
 
 
 @dataclass(frozen=True)
@@ -142,9 +287,16 @@ class Shortage:
     wanted: int
     available: int
 
+    def to_json(self) -> dict[str, JSON]:
+        """``{"product_id": ..., "wanted": ..., "available": ...}``."""
+        return {"product_id": self.product_id, "wanted": self.wanted, "available": self.available}
 
-class InsufficientInventory(ShopError):
+
+class InsufficientInventory(Conflict):
     """Stock is short for every product in ``shortages``; nothing was changed."""
+
+    code = "insufficient_inventory"
+    title = "Not enough stock"
 
     def __init__(self, shortages: Sequence[Shortage]) -> None:
         listed = ", ".join(
@@ -154,9 +306,65 @@ class InsufficientInventory(ShopError):
         super().__init__(f"insufficient inventory: {listed}")
         self.shortages = tuple(shortages)
 
+    def details(self) -> dict[str, JSON]:
+        """``{"shortages": [{"product_id": 7, "wanted": 3, "available": 1}]}``."""
+        return {"shortages": [s.to_json() for s in self.shortages]}
 
-class DatabaseNotEmpty(ShopError):
+
+class EmptyCart(Conflict):
+    """The cart holds no line, so there is nothing to check out."""
+
+    code = "empty_cart"
+    title = "The cart is empty"
+
+    def __init__(self, cart_id: int | None) -> None:
+        named = "the cart" if cart_id is None else f"cart {cart_id}"
+        super().__init__(f"{named} is empty; there is nothing to check out")
+        self.cart_id = cart_id
+
+    def details(self) -> dict[str, JSON]:
+        """``{"cart_id": 5}``."""
+        return {"cart_id": self.cart_id}
+
+
+class CartClosed(Conflict):
+    """The cart was checked out (or closed): its lines can no longer change."""
+
+    code = "cart_closed"
+    title = "The cart is closed"
+
+    def __init__(self, cart_id: int | None) -> None:
+        named = "the cart" if cart_id is None else f"cart {cart_id}"
+        super().__init__(f"{named} is checked out; its lines can no longer change")
+        self.cart_id = cart_id
+
+    def details(self) -> dict[str, JSON]:
+        """``{"cart_id": 5}``."""
+        return {"cart_id": self.cart_id}
+
+
+class InvalidTransition(Conflict):
+    """An order cannot move from its current ``status`` to ``wanted``."""
+
+    code = "invalid_transition"
+    title = "The order cannot change that way"
+
+    def __init__(self, order_id: int, status: str, wanted: str) -> None:
+        super().__init__(f"order {order_id} is {status}; it cannot become {wanted}")
+        self.order_id = order_id
+        self.status = status
+        self.wanted = wanted
+
+    def details(self) -> dict[str, JSON]:
+        """``{"order_id": 9, "status": "shipped", "wanted": "cancelled"}``."""
+        return {"order_id": self.order_id, "status": self.status, "wanted": self.wanted}
+
+
+class DatabaseNotEmpty(Conflict):
     """Seeding fills an empty database only, and ``tables`` already hold rows."""
+
+    code = "database_not_empty"
+    title = "The database is not empty"
 
     def __init__(self, tables: Sequence[str]) -> None:
         self.tables = tuple(tables)
@@ -166,26 +374,41 @@ class DatabaseNotEmpty(ShopError):
             "seed fills an empty database: run `shopdb database reset --yes` first"
         )
 
+    def details(self) -> dict[str, JSON]:
+        """``{"tables": ["products"]}``."""
+        return {"tables": list(self.tables)}
+
 
 class ConcurrencyConflict(ShopError):
     """A deadlock or serialization failure persisted through every retry."""
 
+    code = "concurrency_conflict"
+    http_status = 503
+    title = "Too much contention; try again"
     retryable = True
 
 
 class QueryTimeout(ShopError):
     """``statement_timeout`` or ``lock_timeout`` ran out before the statement finished."""
 
+    code = "timeout"
+    http_status = 503
+    title = "The database took too long; try again"
     retryable = True
 
 
 class MigrationError(ShopError):
     """A migration could not be applied or reverted."""
 
+    code = "migration_error"
+    title = "A migration failed"
+
 
 class MigrationLockTimeout(MigrationError):
     """Another process held the migration lock for longer than we may wait."""
 
+    code = "migration_locked"
+    http_status = 503
     retryable = True
 
 
@@ -320,10 +543,12 @@ def _integrity(state: str, diag: Any) -> ShopError:
     if state == "23502":
         return InvalidInput(diag.column_name or "value", "must not be null")
     known = describe_constraint(diag.constraint_name)
+    if known.conflict == "cart_closed":
+        return CartClosed(None)
     if state == "23505":
         return AlreadyExists(known.field)
     if state == "23503":
-        return NotFound(known.entity or "row", field=known.field)
+        return NotFound(known.entity or "row", None)
     return InvalidInput(known.field, known.reason or "violates a check constraint")
 
 

@@ -21,3 +21,19 @@ EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 #: PostgreSQL INTEGER bounds (ids, counts, quantities).
 INT_MIN = -(2**31)
 INT_MAX = 2**31 - 1
+
+#: Decimal places of a price. Two, as in most currencies and in the spec's
+#: examples; a shop in a three-decimal currency (KWD, BHD) changes this one
+#: constant and the CHECK of migration 0006.
+PRICE_SCALE = 2
+#: Prices are below this (nine digits before the point).
+PRICE_LIMIT = 1_000_000_000
+#: A price as JSON text: digits, optionally a point and one or two decimals.
+PRICE_PATTERN = r"^(0|[1-9][0-9]{0,8})(\.[0-9]{1,2})?$"
+#: An amount as shopdb writes it: plain notation, exactly two decimals.
+AMOUNT_PATTERN = r"^(0|[1-9][0-9]*)\.[0-9]{2}$"
+#: What counts as white space in names, written so that Python's ``re`` and a
+#: JSON Schema (ECMA-262) regex read the same class: ECMA-262's ``\s``.
+SPACE = "\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff"
+#: Order statuses, and which may follow which.
+ORDER_STATUSES = ("placed", "paid", "shipped", "cancelled")

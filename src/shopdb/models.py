@@ -1,6 +1,7 @@
 """The seed's ``models.rs``: ORM classes over :mod:`shopdb.schema`, and the ``New*`` inserts.
 
-``User``, ``Product``, ``Cart`` and ``CartItem`` are mapped onto the tables
+``User``, ``Product``, ``Cart`` and ``CartItem`` (and shopdb's ``Order``,
+``OrderItem``, ``InventoryAdjustment``) are mapped onto the tables
 of :mod:`shopdb.schema` (so there is one definition of each column), with the
 relationships of the seed's diagram in both directions. Relationships load
 nothing by themselves (``lazy="raise"``): a query says what it loads, e.g.
@@ -39,10 +40,13 @@ __all__ = [
     "CartItem",
     "CartItemRead",
     "CartRead",
+    "InventoryAdjustment",
     "NewCart",
     "NewCartItem",
     "NewProduct",
     "NewUser",
+    "Order",
+    "OrderItem",
     "Product",
     "ProductRead",
     "User",
@@ -102,6 +106,7 @@ class Cart(Base):
     id: Mapped[int]
     user_id: Mapped[int]
     created_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship(back_populates="carts", lazy="raise")
     items: Mapped[list[CartItem]] = relationship(
@@ -130,3 +135,53 @@ class CartItem(Base):
             f"CartItem(id={self.id!r}, cart_id={self.cart_id!r}, "
             f"product_id={self.product_id!r}, quantity={self.quantity!r})"
         )
+
+
+class Order(Base):
+    """A row of ``orders``: a sale. Serialize it with :class:`~shopdb.schemas.Order`."""
+
+    __table__ = schema.orders
+
+    id: Mapped[int]
+    user_id: Mapped[int]
+    cart_id: Mapped[int]
+    status: Mapped[str]
+    total: Mapped[Decimal]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    items: Mapped[list[OrderItem]] = relationship(
+        back_populates="order", lazy="raise", passive_deletes=True, order_by="OrderItem.id"
+    )
+
+    def __repr__(self) -> str:
+        return f"Order(id={self.id!r}, user_id={self.user_id!r}, status={self.status!r})"
+
+
+class OrderItem(Base):
+    """A row of ``order_items``: what one line of an order sold, as it was."""
+
+    __table__ = schema.order_items
+
+    id: Mapped[int]
+    order_id: Mapped[int]
+    product_id: Mapped[int | None]
+    name: Mapped[str]
+    unit_price: Mapped[Decimal]
+    quantity: Mapped[int]
+
+    order: Mapped[Order] = relationship(back_populates="items", lazy="raise")
+
+    def __repr__(self) -> str:
+        return f"OrderItem(id={self.id!r}, order_id={self.order_id!r}, name={self.name!r})"
+
+
+class InventoryAdjustment(Base):
+    """A row of ``inventory_adjustments``: stock received (or corrected) for a product."""
+
+    __table__ = schema.inventory_adjustments
+
+    id: Mapped[int]
+    product_id: Mapped[int]
+    delta: Mapped[int]
+    created_at: Mapped[datetime]

@@ -156,7 +156,7 @@ class OnlineDDL:
         _identifiers(table, name)
         existing = self._constraint(table, name)
         if existing is None:
-            self._brief(f"ALTER TABLE {table} ADD CONSTRAINT {name} CHECK ({condition}) NOT VALID")
+            self.brief(f"ALTER TABLE {table} ADD CONSTRAINT {name} CHECK ({condition}) NOT VALID")
         if existing is None or not existing.validated:
             self._validate(table, name)
 
@@ -174,7 +174,7 @@ class OnlineDDL:
         _identifiers(table, name, referred, *columns, *referred_columns)
         existing = self._constraint(table, name)
         if existing is None:
-            self._brief(
+            self.brief(
                 _add_fk(
                     table,
                     name,
@@ -213,12 +213,12 @@ class OnlineDDL:
         if current is not None and current.on_delete == _CONFDELTYPE[on_delete]:
             # Done already (a rerun): tidy up a twin left by an odd interruption.
             if pending is not None:
-                self._brief(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {twin}")
+                self.brief(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {twin}")
             if not current.validated:
                 self._validate(table, name)
             return
         if pending is None:
-            self._brief(
+            self.brief(
                 _add_fk(
                     table,
                     twin,
@@ -231,8 +231,8 @@ class OnlineDDL:
         if pending is None or not pending.validated:
             self._validate(table, twin)
         if current is not None or self.offline:
-            self._brief(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name}")
-        self._brief(f"ALTER TABLE {table} RENAME CONSTRAINT {twin} TO {name}")
+            self.brief(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name}")
+        self.brief(f"ALTER TABLE {table} RENAME CONSTRAINT {twin} TO {name}")
 
     def add_unique(self, table: str, name: str, columns: Sequence[str]) -> None:
         """A UNIQUE constraint: a unique index built concurrently, then ``USING INDEX``."""
@@ -240,13 +240,13 @@ class OnlineDDL:
         if self._constraint(table, name) is not None:
             return
         self.create_index(name, table, columns, unique=True)
-        self._brief(f"ALTER TABLE {table} ADD CONSTRAINT {name} UNIQUE USING INDEX {name}")
+        self.brief(f"ALTER TABLE {table} ADD CONSTRAINT {name} UNIQUE USING INDEX {name}")
 
     def drop_constraint(self, table: str, name: str) -> None:
         """``DROP CONSTRAINT IF EXISTS`` (a catalog change; a UNIQUE one drops its index too)."""
         _identifiers(table, name)
         if self.offline or self._constraint(table, name) is not None:
-            self._brief(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name}")
+            self.brief(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name}")
 
     # -- indexes --------------------------------------------------------------
 
@@ -277,7 +277,7 @@ class OnlineDDL:
             f"ON {table} ({', '.join(columns)})" + (f" WHERE {where}" if where else "")
         )
         try:
-            self._unblocking(statement)
+            self.unblocking(statement)
         except Exception:
             if not self.offline:
                 self._tidy_failed_index(name)
@@ -286,16 +286,21 @@ class OnlineDDL:
     def drop_index(self, name: str) -> None:
         """``DROP INDEX CONCURRENTLY IF EXISTS``."""
         _identifiers(name)
-        self._unblocking(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+        self.unblocking(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
 
     # -- internals ------------------------------------------------------------
 
     def _validate(self, table: str, name: str) -> None:
         # SHARE UPDATE EXCLUSIVE: reads and writes go on while it scans.
-        self._unblocking(f"ALTER TABLE {table} VALIDATE CONSTRAINT {name}")
+        self.unblocking(f"ALTER TABLE {table} VALIDATE CONSTRAINT {name}")
 
-    def _brief(self, statement: str) -> None:
-        """A catalog change under a lock that blocks the application: short waits, retried."""
+    def brief(self, statement: str) -> None:
+        """Run a catalog change whose lock blocks the application, but only for a moment.
+
+        For ``ADD COLUMN`` without a default, ``CREATE TRIGGER``, ``CREATE
+        TABLE`` with foreign keys to busy tables: each waits for its lock in
+        short attempts (retried), so it never queues the application behind it.
+        """
         self.wait_briefly()
         if self.offline:
             self._emit(statement)
@@ -303,8 +308,8 @@ class OnlineDDL:
         self._policy.retry(lambda: self._run(statement))
         self.attributes[STEPS_DONE] = True
 
-    def _unblocking(self, statement: str) -> None:
-        """A statement whose lock blocks no query: it may wait the whole budget at once."""
+    def unblocking(self, statement: str) -> None:
+        """Run a statement whose lock blocks no query (it may wait the whole budget at once)."""
         self._wait_up_to(self._policy.budget)
         self._emit(statement)
         if not self.offline:

@@ -61,8 +61,11 @@ def connection_kwargs(settings: Settings) -> dict[str, Any]:
 
 def pool_kwargs(settings: Settings) -> dict[str, Any]:
     """Sizing and timing arguments for a psycopg_pool pool, from ``settings``."""
+    # Opened on demand up to pool_size (+ overflow), closed again after ten
+    # idle minutes down to pool_min_size: a process that barely uses the
+    # database does not hold pool_size connections of the server's limit.
     return {
-        "min_size": settings.pool_size,
+        "min_size": min(settings.pool_min_size, settings.pool_size),
         "max_size": settings.pool_size + settings.max_overflow,
         "timeout": settings.pool_timeout,
         "max_lifetime": _NEVER if settings.pool_recycle < 0 else settings.pool_recycle,

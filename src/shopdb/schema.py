@@ -1,4 +1,4 @@
-"""The four tables of the seed's ``schema.rs``, as SQLAlchemy Core tables.
+"""The seed's four tables (``schema.rs``) and shopdb's orders, as SQLAlchemy Core tables.
 
 Columns, types, nullability and defaults are exactly the seed's SQL: VARCHAR
 without a length, TEXT, NUMERIC without precision, INTEGER, TIMESTAMP without
@@ -11,6 +11,13 @@ negative or non-finite prices, negative stock, a product twice in one cart,
 two accounts whose username or email differ only by case. Every foreign key
 has an index (PostgreSQL does not make one), and deleting a user, cart or
 product takes its dependent rows with it.
+
+Migration ``0006`` bounds prices (two decimal places, below a billion) and
+keeps usernames and emails in Unicode NFKC form. Migration ``0007`` records
+the sale: ``orders``, ``order_items`` (what was sold, at what price, as it
+was), ``inventory_adjustments`` (every unit of stock received), and a cart
+lifecycle (``carts.closed_at``; one open cart per user; a closed cart's
+lines cannot change, enforced by a trigger).
 """
 
 from __future__ import annotations
@@ -32,9 +39,17 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 
-from shopdb.limits import EMAIL_MAX, EMAIL_PATTERN, PRODUCT_NAME_MAX, USERNAME_MAX
+from shopdb.limits import (
+    EMAIL_MAX,
+    EMAIL_PATTERN,
+    PRICE_LIMIT,
+    PRICE_SCALE,
+    PRODUCT_NAME_MAX,
+    USERNAME_MAX,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -71,6 +86,16 @@ users = Table(
             "reason": f"must look like an email, at most {EMAIL_MAX} characters",
         },
     ),
+    CheckConstraint(
+        "username IS NFKC NORMALIZED",
+        name="username_nfkc",
+        info={"field": "username", "reason": "must be in Unicode NFKC form"},
+    ),
+    CheckConstraint(
+        "email IS NFKC NORMALIZED",
+        name="email_nfkc",
+        info={"field": "email", "reason": "must be in Unicode NFKC form"},
+    ),
     info={"entity": "user"},
 )
 # Case-insensitive uniqueness: Alice@x.io and alice@x.io are one account.
@@ -104,6 +129,15 @@ products = Table(
         name="inventory_count_nonnegative",
         info={"field": "inventory_count", "reason": "must not go below 0"},
     ),
+    CheckConstraint(
+        f"price = round(price, {PRICE_SCALE}) AND price < {PRICE_LIMIT}",
+        name="price_scale",
+        info={
+            "field": "price",
+            "reason": f"must have at most {PRICE_SCALE} decimal places "
+            f"and be below {PRICE_LIMIT:,}",
+        },
+    ),
     info={"entity": "product"},
 )
 
@@ -115,8 +149,20 @@ carts = Table(
         "user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
     ),
     Column("created_at", DateTime, nullable=False, server_default=func.current_timestamp()),
+    # NULL while the cart is open; set when it is checked out (or closed).
+    Column("closed_at", DateTime(timezone=True), nullable=True),
     info={"entity": "cart"},
 )
+# One open cart per user: the Store's get-or-create relies on it.
+Index(
+    "uq_carts_user_id_open",
+    carts.c.user_id,
+    unique=True,
+    postgresql_where=carts.c.closed_at.is_(None),
+    info={"field": "user_id"},
+)
+#: The name the trigger that guards a closed cart's lines raises (a CHECK violation).
+CART_OPEN_CHECK = "ck_cart_items_cart_open"
 
 cart_items = Table(
     "cart_items",
@@ -141,8 +187,90 @@ cart_items = Table(
     info={"entity": "cart item"},
 )
 
-#: Our tables in creation order (the seed's migration order).
-TABLES = (users, products, carts, cart_items)
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    # Sales records outlive accounts and carts: RESTRICT, not CASCADE.
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="RESTRICT"), nullable=False),
+    Column(
+        "cart_id",
+        Integer,
+        ForeignKey("carts.id", ondelete="RESTRICT"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("status", String, nullable=False, server_default=text("'placed'")),
+    Column("total", Numeric, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint(
+        "status IN ('placed', 'paid', 'shipped', 'cancelled')",
+        name="status_known",
+        info={"field": "status", "reason": "must be placed, paid, shipped or cancelled"},
+    ),
+    CheckConstraint(
+        "total >= 0 AND total = round(total, 2) AND total < 'Infinity'",
+        name="total_amount",
+        info={"field": "total", "reason": "must be a finite amount with 2 decimals"},
+    ),
+    info={"entity": "order"},
+)
+Index("ix_orders_user_id_id", orders.c.user_id, orders.c.id)
+
+order_items = Table(
+    "order_items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "order_id",
+        Integer,
+        ForeignKey("orders.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    # A deleted product leaves its order lines, which keep its name and price.
+    Column(
+        "product_id",
+        Integer,
+        ForeignKey("products.id", ondelete="SET NULL"),
+        nullable=True,
+        index=True,
+    ),
+    Column("name", String, nullable=False),
+    Column("unit_price", Numeric, nullable=False),
+    Column("quantity", Integer, nullable=False),
+    CheckConstraint(
+        "quantity > 0",
+        name="quantity_positive",
+        info={"field": "quantity", "reason": "must be at least 1"},
+    ),
+    CheckConstraint(
+        "unit_price >= 0 AND unit_price = round(unit_price, 2)",
+        name="unit_price_amount",
+        info={"field": "unit_price", "reason": "must be an amount with 2 decimals"},
+    ),
+    info={"entity": "order item"},
+)
+
+inventory_adjustments = Table(
+    "inventory_adjustments",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column(
+        "product_id",
+        Integer,
+        ForeignKey("products.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("delta", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    info={"entity": "inventory adjustment"},
+)
+
+#: Our tables in creation order (the seed's migration order, then shopdb's).
+TABLES = (users, products, carts, cart_items, orders, order_items, inventory_adjustments)
 
 
 @dataclass(frozen=True)
@@ -152,12 +280,16 @@ class ConstraintInfo:
     field: str
     entity: str | None = None
     reason: str | None = None
+    #: Set when breaking it is a conflict with the state of things, not bad input.
+    conflict: str | None = None
 
 
 def describe_constraint(name: str | None) -> ConstraintInfo:
     """The field (and, for a foreign key, the entity) a constraint name stands for."""
     if name is None:
         return ConstraintInfo("value")
+    if name == CART_OPEN_CHECK:
+        return ConstraintInfo("cart_id", entity="cart", conflict="cart_closed")
     return _constraint_index().get(name, ConstraintInfo(name))
 
 

@@ -1,16 +1,28 @@
-"""The JSON shapes of the seed's models (its ``Serialize``/``Deserialize``).
+"""The JSON shapes of the seed's models (its ``Serialize``/``Deserialize``), and the orders'.
 
-Input schemas (``New*``) reject unknown fields and wrong types, and check
-every bound the database enforces. Read schemas (``*Read``) are what leaves
-the package: :class:`UserRead` has no ``password_hash``, prices are
-:class:`~decimal.Decimal` and travel in JSON as strings (``"19.99"``).
+Input schemas (``New*``, :class:`ProductChanges`) reject unknown fields and
+wrong types and check every bound the database enforces; their JSON Schemas
+say exactly what they accept (tests check both ways). Read schemas (``*Read``,
+views, orders) are what leaves the package: :class:`UserRead` has no
+``password_hash``; money is a :class:`~decimal.Decimal` that travels in JSON
+as a string with exactly two decimals (``"19.99"``, ``"3.00"``); times are
+instants in UTC with their offset (``"2026-11-27T10:15:00.123456Z"``).
+
+Prices: at most two decimal places, below 1,000,000,000 (see
+:mod:`shopdb.limits`). In JSON a price is a string matching
+:data:`~shopdb.limits.PRICE_PATTERN`; Python code may also pass a
+``Decimal``. Usernames and emails are normalized to Unicode NFKC before they
+are checked, stored or compared, so look-alike spellings are one account.
+Passwords are 8 to 1024 characters.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+import unicodedata
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -18,20 +30,36 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
+    PlainValidator,
     SecretStr,
     ValidationError,
+    WithJsonSchema,
 )
 
 from shopdb.errors import InvalidInput
 from shopdb.limits import (
+    AMOUNT_PATTERN,
     EMAIL_MAX,
-    EMAIL_PATTERN,
     INT_MAX,
+    ORDER_STATUSES,
     PASSWORD_MAX,
     PASSWORD_MIN,
+    PRICE_LIMIT,
+    PRICE_PATTERN,
+    PRICE_SCALE,
     PRODUCT_NAME_MAX,
+    SPACE,
     USERNAME_MAX,
 )
+
+#: What a name may not hold: '@' (usernames only), NUL; and a blank name is refused.
+_USERNAME_PATTERN = rf"^[^@\u0000]*[^@\u0000{SPACE}][^@\u0000]*$"
+_NAME_PATTERN = rf"^[^\u0000]*[^\u0000{SPACE}][^\u0000]*$"
+_EMAIL_PART = rf"[^@\u0000{SPACE}]+"
+_EMAIL_PATTERN = rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}$"
+_TEXT_PATTERN = r"^[^\u0000]*$"
+_CENT = Decimal(1).scaleb(-PRICE_SCALE)
 
 
 def _storable(value: str) -> str:
@@ -45,59 +73,160 @@ def _storable(value: str) -> str:
     return value
 
 
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be blank")
-    return value
-
-
-def _no_at_sign(value: str) -> str:
-    # Logins are a username or an email; an '@' in a username would make
-    # "bob@x.io" ambiguous.
-    if "@" in value:
-        raise ValueError("must not contain '@'")
-    return value
-
-
-def _money(value: object) -> object:
-    # A float never touches a price: 0.1 + 0.2 is not 0.3 in binary.
-    if isinstance(value, bool | float):
-        raise ValueError(  # noqa: TRY004 (pydantic reports ValueError as a field error)
-            "must be a Decimal, an integer or a string such as '19.99' "
-            "(a float cannot hold money exactly)"
-        )
-    if isinstance(value, int):
-        return Decimal(value)
+def _nfkc(value: object) -> object:
+    # One account per name however it is spelled: "Zoë" in NFD and in NFC,
+    # full-width letters and ligatures all become their compatibility form.
     if isinstance(value, str):
         try:
-            return Decimal(value.strip())
-        except InvalidOperation:
-            raise ValueError("is not a number") from None
+            return unicodedata.normalize("NFKC", _storable(value))
+        except ValueError:
+            return value  # left for _storable to refuse, with its own reason
     return value
 
 
-Text = Annotated[str, AfterValidator(_storable)]
+def _matches(pattern: str, reason: str) -> AfterValidator:
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(reason)
+        return value
+
+    return AfterValidator(check)
+
+
+def _price(value: object) -> Decimal:
+    """A price: a string like "19.99" (JSON), or a Decimal (Python), within the bounds."""
+    if isinstance(value, str):
+        if not re.fullmatch(PRICE_PATTERN, value):
+            raise ValueError(
+                f'must be a string of digits with at most {PRICE_SCALE} decimals, such as "19.99"'
+            )
+        amount = Decimal(value)
+    elif isinstance(value, Decimal):
+        amount = value
+    else:
+        # A float never touches a price: 0.1 + 0.2 is not 0.3 in binary.
+        raise ValueError(  # noqa: TRY004 (pydantic reports a ValueError as the field's problem)
+            'must be a string such as "19.99" (a number could lose cents)'
+        )
+    if not amount.is_finite():
+        raise ValueError("must be a finite amount")
+    if amount < 0:
+        raise ValueError("must be at least 0")
+    if amount >= PRICE_LIMIT:
+        raise ValueError(f"must be less than {PRICE_LIMIT:,}")
+    try:
+        exact = amount.quantize(_CENT)
+    except InvalidOperation:
+        raise ValueError(f"must have at most {PRICE_SCALE} decimal places") from None
+    if exact != amount:
+        raise ValueError(f"must have at most {PRICE_SCALE} decimal places")
+    return exact
+
+
+def _amount_text(value: Decimal | None) -> str | None:
+    """Plain notation, exactly two decimals: ``"3.00"``, never ``"3"`` or ``"1E+2"``.
+
+    (None only as :class:`ProductChanges`' default, which is never sent.)
+    """
+    return None if value is None else f"{value.quantize(_CENT):f}"
+
+
+def _instant(value: datetime) -> datetime:
+    # The seed's TIMESTAMP columns hold UTC (connections run with TimeZone=UTC):
+    # say so on the way out.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Text = Annotated[
+    str,
+    AfterValidator(_storable),
+    WithJsonSchema({"type": "string", "pattern": _TEXT_PATTERN}, mode="validation"),
+]
 Username = Annotated[
     str,
+    BeforeValidator(_nfkc),
     Field(min_length=1, max_length=USERNAME_MAX),
     AfterValidator(_storable),
-    AfterValidator(_not_blank),
-    AfterValidator(_no_at_sign),
+    _matches(_USERNAME_PATTERN, "must not be blank and must not contain '@'"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": USERNAME_MAX,
+            "pattern": _USERNAME_PATTERN,
+        },
+        mode="validation",
+    ),
 ]
 Email = Annotated[
-    str, Field(max_length=EMAIL_MAX, pattern=EMAIL_PATTERN), AfterValidator(_storable)
+    str,
+    BeforeValidator(_nfkc),
+    Field(min_length=1, max_length=EMAIL_MAX),
+    AfterValidator(_storable),
+    _matches(_EMAIL_PATTERN, "must look like an email address, such as name@example.com"),
+    WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": EMAIL_MAX, "pattern": _EMAIL_PATTERN},
+        mode="validation",
+    ),
 ]
 ProductName = Annotated[
     str,
     Field(min_length=1, max_length=PRODUCT_NAME_MAX),
     AfterValidator(_storable),
-    AfterValidator(_not_blank),
+    _matches(_NAME_PATTERN, "must not be blank"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": PRODUCT_NAME_MAX,
+            "pattern": _NAME_PATTERN,
+        },
+        mode="validation",
+    ),
 ]
-Money = Annotated[Decimal, BeforeValidator(_money), Field(ge=0, allow_inf_nan=False)]
-Count = Annotated[int, Field(ge=0, le=INT_MAX)]
-Quantity = Annotated[int, Field(ge=1, le=INT_MAX)]
-Id = Annotated[int, Field(ge=1, le=INT_MAX)]
+#: A price given to shopdb (see the module docs).
+Price = Annotated[
+    Decimal,
+    PlainValidator(_price),
+    PlainSerializer(_amount_text, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {"type": "string", "pattern": PRICE_PATTERN, "examples": ["19.99"]}, mode="validation"
+    ),
+    WithJsonSchema(
+        {"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["19.99"]},
+        mode="serialization",
+    ),
+]
+#: An amount shopdb gives back: a Decimal, JSON text with exactly two decimals.
+Amount = Annotated[
+    Decimal,
+    PlainSerializer(_amount_text, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["19.99"]},
+        mode="serialization",
+    ),
+]
+#: An instant, always in UTC with its offset.
+Instant = Annotated[datetime, AfterValidator(_instant)]
+
+
+def _whole(value: object) -> object:
+    # JSON Schema's "integer" is any number without a fraction, 3.0 included:
+    # take those as the integers they are, and nothing else (no "3", no true).
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Count = Annotated[int, Field(ge=0, le=INT_MAX), BeforeValidator(_whole)]
+Quantity = Annotated[int, Field(ge=1, le=INT_MAX), BeforeValidator(_whole)]
+Id = Annotated[int, Field(ge=1, le=INT_MAX), BeforeValidator(_whole)]
 Password = Annotated[SecretStr, Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
+OrderStatus = Literal["placed", "paid", "shipped", "cancelled"]
+CartStatus = Literal["open", "closed"]
+assert ORDER_STATUSES == ("placed", "paid", "shipped", "cancelled")  # noqa: S101 (one list)
 
 
 class _Input(BaseModel):
@@ -109,7 +238,13 @@ class _Read(BaseModel):
 
 
 class NewUser(_Input):
-    """A user to register. The password is hashed on insert and never serialized."""
+    """A user to register. The password is hashed on insert and never serialized.
+
+    ``username``: 1 to 64 characters, not blank, no '@' (a login is a username
+    or an email). ``email``: looks like ``name@example.com``, at most 254
+    characters. Both are normalized to Unicode NFKC first. ``password``: 8 to
+    1024 characters.
+    """
 
     username: Username
     email: Email
@@ -131,7 +266,7 @@ class NewProduct(_Input):
 
     name: ProductName
     description: Text | None = None
-    price: Money
+    price: Price
     inventory_count: Count
 
     def insert_values(self) -> dict[str, Any]:
@@ -161,22 +296,43 @@ class NewCartItem(_Input):
         return self.model_dump()
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    # A field left out is unchanged; ``"default": null`` would say null is fine.
+    for field in schema.get("properties", {}).values():
+        field.pop("default", None)
+
+
+class ProductChanges(_Input):
+    """The fields ``update_product`` may change; only those given are changed.
+
+    ``name``, ``price`` and ``inventory_count`` may be left out but not null;
+    ``description`` may be null (to clear it).
+    """
+
+    model_config = ConfigDict(json_schema_extra=_no_default)
+
+    name: ProductName = None  # type: ignore[assignment]
+    description: Text | None = None
+    price: Price = None  # type: ignore[assignment]
+    inventory_count: Count = None  # type: ignore[assignment]
+
+
 class UserRead(_Read):
     """A user as anyone may see it: no password hash."""
 
     id: int
     username: str
     email: str
-    created_at: datetime
+    created_at: Instant
 
 
 class ProductRead(_Read):
-    """A product; ``price`` is exact and serializes as a string."""
+    """A product; ``price`` is exact and serializes as a string with two decimals."""
 
     id: int
     name: str
     description: str | None
-    price: Decimal
+    price: Amount
     inventory_count: int
 
 
@@ -185,7 +341,7 @@ class CartRead(_Read):
 
     id: int
     user_id: int
-    created_at: datetime
+    created_at: Instant
 
 
 class CartItemRead(_Read):
@@ -198,40 +354,65 @@ class CartItemRead(_Read):
 
 
 class CartLine(_Read):
-    """One product in a cart view or receipt, with its price and line total."""
+    """One product in a cart view, with its price and line total."""
 
     product_id: int
     name: str
-    unit_price: Decimal
+    unit_price: Amount
     quantity: int
-    line_total: Decimal
+    line_total: Amount
 
 
 class CartView(_Read):
-    """A cart with its lines (ordered by product id) and its total."""
+    """A cart as an endpoint shows it: lines (by product id), total, open or closed."""
 
     id: int
     user_id: int
+    status: CartStatus
     items: list[CartLine]
-    total: Decimal
+    total: Amount
 
 
-class Receipt(_Read):
-    """What a checkout sold: the lines at the prices they were sold at, and the total."""
+class OrderLine(_Read):
+    """What one line of an order sold: the product's name and price as they were.
 
+    ``product_id`` is None once the product was deleted; the line stays.
+    """
+
+    product_id: int | None
+    name: str
+    unit_price: Amount
+    quantity: int
+    line_total: Amount
+
+
+class Order(_Read):
+    """A sale: who, from which cart, when, its status, total and lines."""
+
+    id: int
+    user_id: int
     cart_id: int
-    items: list[CartLine]
-    total: Decimal
+    status: OrderStatus
+    total: Amount
+    created_at: Instant
+    updated_at: Instant
+    items: list[OrderLine]
 
 
-class ProductChanges(_Input):
-    """The fields ``update_product`` may change; only those given are changed."""
+class OrderSummary(_Read):
+    """An order in a list: everything but its lines."""
 
-    name: ProductName | None = None
-    description: Text | None = None
-    price: Money | None = None
-    inventory_count: Count | None = None
+    id: int
+    user_id: int
+    cart_id: int
+    status: OrderStatus
+    total: Amount
+    created_at: Instant
+    updated_at: Instant
 
+
+#: What checkout returned before orders existed; it returns the :class:`Order` now.
+Receipt = Order
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -239,7 +420,7 @@ M = TypeVar("M", bound=BaseModel)
 def parse(model: type[M], data: object) -> M:
     """Validate ``data`` (a mapping, or JSON text/bytes) as ``model``.
 
-    Raises :class:`~shopdb.errors.InvalidInput` naming the first bad field.
+    Raises :class:`~shopdb.errors.InvalidInput` naming every bad field.
     """
     try:
         if isinstance(data, str | bytes):
@@ -250,13 +431,5 @@ def parse(model: type[M], data: object) -> M:
 
 
 def invalid_input(exc: ValidationError) -> InvalidInput:
-    """The first problem of a pydantic error as an :class:`InvalidInput`."""
-    errors = exc.errors(include_url=False, include_input=False)
-    first = errors[0]
-    field = ".".join(str(part) for part in first["loc"]) or exc.title
-    reason = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        reason = "is not a known field"
-    if len(errors) > 1:
-        reason += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
-    return InvalidInput(field, reason)
+    """Every problem of a pydantic error, in plain English, as one :class:`InvalidInput`."""
+    return InvalidInput.from_errors(exc.errors(include_url=False, include_input=False))

@@ -76,8 +76,9 @@ def seed_database(
 
     Products are named ``Product 000001`` and on; users ``user0001`` with
     email ``user0001@example.com`` and password :data:`DEMO_PASSWORD`; cart
-    ``i`` (from 0) belongs to user ``(i mod users) + 1`` and holds 1 to 4
-    distinct products, 1 to 3 of each. The tables must be empty, else
+    ``i`` (from 0) belongs to user ``(i mod users) + 1``; each user's newest
+    cart is open and holds 1 to 4 distinct products, 1 to 3 of each, and the
+    older ones are closed and empty (a user has one open cart). The tables must be empty, else
     :class:`~shopdb.errors.DatabaseNotEmpty`; with ``truncate`` they are
     emptied first (``TRUNCATE ... RESTART IDENTITY``) instead.
     """
@@ -103,8 +104,8 @@ def seed_database(
                 "users (id, username, email, password_hash, created_at)",
                 _users(users, password_hash),
             )
-            _copy(conn, "carts (id, user_id, created_at)", _carts(carts, users, seed))
-            items = _Counter(_cart_items(carts, products, seed))
+            _copy(conn, "carts (id, user_id, created_at, closed_at)", _carts(carts, users, seed))
+            items = _Counter(_cart_items(carts, users, products, seed))
             _copy(conn, "cart_items (id, cart_id, product_id, quantity)", items)
             for table, count in zip(TABLES, (products, users, carts, items.count), strict=True):
                 conn.execute(
@@ -203,18 +204,26 @@ def _signup(user_id: int) -> datetime:
 
 
 def _carts(count: int, users: int, seed: int) -> Iterator[str]:
+    # A user has one open cart (a unique index says so): their newest. Older
+    # carts are closed (a day after they were opened) and hold no lines.
     rng = _rng(seed, "carts")
     for i in range(count):
         user_id = i % users + 1
         opened = _signup(user_id) + timedelta(seconds=rng.randint(60, 30 * 86_400))
-        yield f"{i + 1}\t{user_id}\t{opened}\n"
+        closed = r"\N" if _is_open(i, count, users) else f"{opened + timedelta(days=1)}+00"
+        yield f"{i + 1}\t{user_id}\t{opened}\t{closed}\n"
 
 
-def _cart_items(carts: int, products: int, seed: int) -> Iterator[str]:
+def _is_open(index: int, carts: int, users: int) -> bool:
+    """Cart ``index`` (from 0) is its user's newest: no later cart has the same user."""
+    return index + users >= carts
+
+
+def _cart_items(carts: int, users: int, products: int, seed: int) -> Iterator[str]:
     rng = _rng(seed, "cart_items")
     ids = range(1, products + 1)
     line_id = 0
-    for cart_id in range(1, carts + 1):
+    for cart_id in range(carts - min(carts, users) + 1, carts + 1):
         chosen = rng.sample(ids, rng.randint(1, min(4, products)))
         for product_id in sorted(chosen):
             line_id += 1

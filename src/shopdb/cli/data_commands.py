@@ -153,7 +153,8 @@ Every seeded user's password is shopdb-demo (log in as user0001).
     default=1_000,
     show_default=True,
     type=click.IntRange(min=0),
-    help="Cart i (from 0) belongs to user (i mod users) + 1 and holds 1 to 4 products.",
+    help="Cart i (from 0) belongs to user (i mod users) + 1 and holds 1 to 4 products; "
+    "each user's newest cart is open, the older ones closed.",
 )
 @click.option(
     "--seed",

@@ -17,16 +17,18 @@ input is refused before or by the database and writes nothing.
     astore = AsyncStore(await establish_async_pool())
     tea = await astore.get_product(tea.id)
 
-Both are thin shells (:mod:`~shopdb.store.sync`, :mod:`~shopdb.store.aio`)
-over one core (:mod:`~shopdb.store.core`, :mod:`~shopdb.store.users`,
-:mod:`~shopdb.store.products`, :mod:`~shopdb.store.carts`) that holds the SQL,
-the checks, the row decoding and the error handling once.
+Both are one-line methods (:mod:`~shopdb.store.sync_api`, and
+:mod:`~shopdb.store.async_api` generated from it) on thin I/O shells
+(:mod:`~shopdb.store.sync`, :mod:`~shopdb.store.aio`) over one core
+(:mod:`~shopdb.store.core`, ``users``, ``products``, ``carts``, ``orders``)
+that holds the SQL, the checks, the row decoding and the error handling once.
 """
 
 from __future__ import annotations
 
-from shopdb.store.aio import AsyncStore
+from shopdb.store.async_api import AsyncShopper, AsyncStore
+from shopdb.store.orders import ORDERS_PAGE_MAX
 from shopdb.store.products import PAGE_MAX
-from shopdb.store.sync import Store
+from shopdb.store.sync_api import Shopper, Store
 
-__all__ = ["PAGE_MAX", "AsyncStore", "Store"]
+__all__ = ["ORDERS_PAGE_MAX", "PAGE_MAX", "AsyncShopper", "AsyncStore", "Shopper", "Store"]

@@ -12,12 +12,9 @@ import asyncio
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from shopdb.errors import ShopError, Translating, translating
-from shopdb.schemas import CartItemRead, CartRead, CartView, ProductRead, Receipt, UserRead
-from shopdb.store import carts, products, users
 from shopdb.store.core import ALL, ONE, Offload, Operation, P, RetryPolicy, Steps
 
 if TYPE_CHECKING:
@@ -133,141 +130,33 @@ class AsyncBoundRunner:
         return result
 
 
-class AsyncStore:
-    """The :class:`~shopdb.store.Store` for ``async def`` code, on an ``AsyncPool``.
+def runner_for(source: object, retries: int) -> AsyncPooledRunner | AsyncBoundRunner:
+    """The runner for an AsyncStore made on ``source``: an AsyncPool, or a connection."""
+    import psycopg
 
-    The same methods, arguments, return models and errors as ``Store``, each
-    awaitable. ``AsyncStore(pool)`` takes a pooled connection per call and
-    may be shared by every task; ``AsyncStore.bound(conn)`` runs every call
-    on a psycopg ``AsyncConnection`` you hold.
-    """
+    from shopdb.async_db import AsyncPool
 
-    __slots__ = ("_runner",)
+    if isinstance(source, AsyncPool):
+        return AsyncPooledRunner(source, retries)
+    if isinstance(source, psycopg.AsyncConnection):
+        return AsyncBoundRunner(source)
+    raise TypeError(
+        "AsyncStore needs a shopdb AsyncPool or a psycopg AsyncConnection, "
+        f"not {type(source).__name__} (a Pool or Connection goes with Store)"
+    )
 
-    def __init__(
-        self, pool: AsyncPool | psycopg.AsyncConnection[TupleRow], *, retries: int = 5
-    ) -> None:
-        """An AsyncStore on ``pool``, or bound to a connection (see :meth:`bound`)."""
-        import psycopg
 
-        from shopdb.async_db import AsyncPool
-
-        self._runner: AsyncPooledRunner | AsyncBoundRunner
-        if isinstance(pool, AsyncPool):
-            self._runner = AsyncPooledRunner(pool, retries)
-        elif isinstance(pool, psycopg.AsyncConnection):
-            self._runner = AsyncBoundRunner(pool)
-        else:
-            raise TypeError(
-                "AsyncStore needs a shopdb AsyncPool or a psycopg AsyncConnection, "
-                f"not {type(pool).__name__} (a Pool or Connection goes with Store)"
-            )
-
-    @classmethod
-    def bound(cls, conn: psycopg.AsyncConnection[TupleRow]) -> AsyncStore:
-        """An AsyncStore whose every call runs on ``conn``, inside its open transaction.
-
-        Each call runs in a savepoint, so a refused call leaves the caller's
-        transaction usable. The caller commits or rolls back. One task at a time.
-        """
-        return cls(conn)
-
-    @property
-    def pool(self) -> AsyncPool | None:
-        """The pool calls take their connections from (None for a bound AsyncStore)."""
-        runner = self._runner
-        return runner.pool if isinstance(runner, AsyncPooledRunner) else None
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncStore]:
-        """An AsyncStore whose calls share one transaction, committed when the block ends.
-
-        ``async with store.transaction() as tx:``. An exception rolls
-        everything back; deadlocks inside the block are not retried. Inside a
-        bound AsyncStore (or another transaction) the block is a savepoint.
-        """
-        runner = self._runner
-        if isinstance(runner, AsyncBoundRunner):
-            with translating:
-                async with runner.conn.transaction():
-                    yield self
-            return
-        with runner.pool.errors:
-            async with runner.pool.raw() as conn, conn.transaction():
-                yield AsyncStore(conn)
-
-    # -- users ---------------------------------------------------------------
-
-    async def create_user(self, username: str, email: str, password: str) -> UserRead:
-        """Register a user; see :meth:`Store.create_user`."""
-        return await self._runner.run(users.create, username, email, password)
-
-    async def authenticate(self, login: str, password: str) -> UserRead | None:
-        """The user ``login`` names, if ``password`` is theirs; see :meth:`Store.authenticate`."""
-        return await self._runner.run(users.authenticate, login, password)
-
-    async def get_user(self, user_id: int) -> UserRead:
-        """The user with ``user_id``; see :meth:`Store.get_user`."""
-        return await self._runner.run(users.get, user_id)
-
-    # -- products ------------------------------------------------------------
-
-    async def create_product(
-        self,
-        name: str,
-        price: Decimal | int | str,
-        inventory_count: int,
-        description: str | None = None,
-    ) -> ProductRead:
-        """Add a product; see :meth:`Store.create_product`."""
-        return await self._runner.run(products.create, name, price, inventory_count, description)
-
-    async def get_product(self, product_id: int) -> ProductRead:
-        """The product with ``product_id``; see :meth:`Store.get_product`."""
-        return await self._runner.run(products.get, product_id)
-
-    async def list_products(
-        self, after_id: int | None = None, limit: int = 50
-    ) -> list[ProductRead]:
-        """A keyset page of products; see :meth:`Store.list_products`."""
-        return await self._runner.run(products.page, after_id, limit)
-
-    async def update_product(self, product_id: int, **changes: object) -> ProductRead:
-        """Change some of a product's fields; see :meth:`Store.update_product`."""
-        return await self._runner.run(products.update, product_id, **changes)
-
-    async def delete_product(self, product_id: int) -> None:
-        """Delete a product; see :meth:`Store.delete_product`."""
-        return await self._runner.run(products.delete, product_id)
-
-    async def adjust_inventory(self, product_id: int, delta: int) -> int:
-        """Add ``delta`` to the stock atomically; see :meth:`Store.adjust_inventory`."""
-        return await self._runner.run(products.adjust, product_id, delta)
-
-    # -- carts ---------------------------------------------------------------
-
-    async def create_cart(self, user_id: int) -> CartRead:
-        """Open a cart for a user; see :meth:`Store.create_cart`."""
-        return await self._runner.run(carts.create, user_id)
-
-    async def add_to_cart(self, cart_id: int, product_id: int, quantity: int = 1) -> CartItemRead:
-        """Add to a cart in one atomic statement; see :meth:`Store.add_to_cart`."""
-        return await self._runner.run(carts.add, cart_id, product_id, quantity)
-
-    async def set_quantity(
-        self, cart_id: int, product_id: int, quantity: int
-    ) -> CartItemRead | None:
-        """Set a line's quantity (0 removes it); see :meth:`Store.set_quantity`."""
-        return await self._runner.run(carts.set_quantity, cart_id, product_id, quantity)
-
-    async def remove_from_cart(self, cart_id: int, product_id: int) -> None:
-        """Remove a product's line; see :meth:`Store.remove_from_cart`."""
-        return await self._runner.run(carts.remove, cart_id, product_id)
-
-    async def get_cart(self, cart_id: int) -> CartView:
-        """The cart with its lines and total; see :meth:`Store.get_cart`."""
-        return await self._runner.run(carts.view, cart_id)
-
-    async def checkout(self, cart_id: int) -> Receipt:
-        """Sell every line of the cart, or nothing; see :meth:`Store.checkout`."""
-        return await self._runner.run(carts.checkout, cart_id)
+@asynccontextmanager
+async def transaction(
+    runner: AsyncPooledRunner | AsyncBoundRunner,
+) -> AsyncIterator[psycopg.AsyncConnection[TupleRow]]:
+    """A connection inside a transaction committed when the block ends (a savepoint
+    when the runner is already in one)."""
+    if isinstance(runner, AsyncBoundRunner):
+        with translating:
+            async with runner.conn.transaction():
+                yield runner.conn
+        return
+    with runner.pool.errors:
+        async with runner.pool.raw() as conn, conn.transaction():
+            yield conn

@@ -1,218 +1,293 @@
-"""Carts: lines, views and checkout, as Store operations (see :mod:`shopdb.store.core`)."""
+"""Carts: the user's open cart, its lines and its view, as Store operations.
+
+A cart is addressed by its id, or (``cart_id=None``) as *the user's open
+cart*; with ``user_id`` given, a cart of another user is :class:`NotFound`,
+exactly as a cart that does not exist (ids must not leak). A user has at most
+one open cart (a partial unique index); a closed cart's lines cannot change
+(a trigger). Every mutation returns the cart view an endpoint shows, computed
+in the same statement: one round trip. Checkout is in :mod:`shopdb.store.orders`.
+"""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
 
-from shopdb.errors import InsufficientInventory, InvalidInput, NotFound, Shortage
-from shopdb.schemas import CartItemRead, CartRead, CartView, Receipt
+from shopdb.errors import (
+    CartClosed,
+    InsufficientInventory,
+    InvalidInput,
+    NotFound,
+    Shortage,
+)
+from shopdb.schemas import CartRead, CartView
 from shopdb.store.arguments import ident, integer
-from shopdb.store.core import ALL, COUNT, ONE, Query, Steps, operation, relabel, returned
+from shopdb.store.core import ALL, ONE, Query, Steps, operation, relabel, returned
 
-CREATE = "INSERT INTO carts (user_id) VALUES (%s) RETURNING id, user_id, created_at"
+#: Which cart: ``%(cart)s``, or the open cart of ``%(user)s``; and only ``%(user)s``'s.
+WHICH_CART = """
+    c.id = coalesce(%(cart)s::integer,
+                    (SELECT id FROM carts WHERE user_id = %(user)s::integer AND closed_at IS NULL))
+    AND (%(user)s::integer IS NULL OR c.user_id = %(user)s::integer)
+"""
 
-# One statement: inserts the line or adds to it. The SELECT refuses a first
-# line the stock cannot cover; the DO UPDATE's WHERE refuses an addition that
-# would take the line past the stock. ON CONFLICT makes concurrent adds of
-# the same product to one cart sum up on one line instead of racing.
-ADD = """
-INSERT INTO cart_items AS ci (cart_id, product_id, quantity)
-SELECT %(cart)s, p.id, %(qty)s FROM products p
-WHERE p.id = %(product)s AND p.inventory_count >= %(qty)s
-ON CONFLICT (cart_id, product_id) DO UPDATE
-SET quantity = ci.quantity + EXCLUDED.quantity
-WHERE ci.quantity + EXCLUDED.quantity
-      <= (SELECT inventory_count FROM products WHERE id = EXCLUDED.product_id)
-RETURNING id, cart_id, product_id, quantity
+# Get-or-create, race-free: the partial unique index admits one open cart per
+# user, ON CONFLICT DO NOTHING makes a racing second insert a no-op. A racer
+# whose snapshot predates the winner's commit sees no row at all: run again.
+OPEN = """
+WITH existing AS (
+    SELECT id, user_id, created_at FROM carts WHERE user_id = %(user)s AND closed_at IS NULL
+), made AS (
+    INSERT INTO carts (user_id) SELECT %(user)s WHERE NOT EXISTS (SELECT 1 FROM existing)
+    ON CONFLICT (user_id) WHERE closed_at IS NULL DO NOTHING
+    RETURNING id, user_id, created_at
+)
+SELECT id, user_id, created_at FROM existing UNION ALL SELECT id, user_id, created_at FROM made
 """
-SET = """
-INSERT INTO cart_items AS ci (cart_id, product_id, quantity)
-SELECT %(cart)s, p.id, %(qty)s FROM products p
-WHERE p.id = %(product)s AND p.inventory_count >= %(qty)s
-ON CONFLICT (cart_id, product_id) DO UPDATE SET quantity = EXCLUDED.quantity
-RETURNING id, cart_id, product_id, quantity
-"""
-REMOVE = "DELETE FROM cart_items WHERE cart_id = %s AND product_id = %s"
-# Why an ADD or SET wrote nothing: (stock, quantity already in the cart, cart exists).
-DIAGNOSE = """
-SELECT p.inventory_count,
-       (SELECT quantity FROM cart_items WHERE cart_id = %(cart)s AND product_id = p.id),
-       EXISTS (SELECT 1 FROM carts WHERE id = %(cart)s)
-FROM products p WHERE p.id = %(product)s
-"""
-CART_EXISTS = "SELECT 1 FROM carts WHERE id = %s"
-VIEW = """
-SELECT c.id, c.user_id, ci.product_id, p.name, p.price, ci.quantity, p.price * ci.quantity
+
+# The view's rows: the cart, then one row per line with its product's name,
+# price and line total (none for an empty cart).
+VIEW = f"""
+SELECT c.id, c.user_id, c.closed_at IS NOT NULL,
+       ci.product_id, p.name, p.price, ci.quantity, p.price * ci.quantity
 FROM carts c
 LEFT JOIN cart_items ci ON ci.cart_id = c.id
 LEFT JOIN products p ON p.id = ci.product_id
-WHERE c.id = %s
+WHERE {WHICH_CART}
 ORDER BY ci.product_id
 """
 
-# Checkout in one statement, all or nothing:
-#   cart   locks the cart row first (FOR UPDATE), so two checkouts of one cart
-#          run one after the other and adds of new lines wait;
-#   lines  locks every line and its product, in ascending product id, the one
-#          lock order every checkout shares, so checkouts cannot deadlock; a
-#          row updated meanwhile is re-read at its newest version;
-#   short  is every line the stock cannot cover;
-#   sold / emptied decrement stock and empty the cart only if nothing is short.
-# The data-modifying parts run whether or not the final SELECT reads them.
-CHECKOUT = """
+
+# A mutation and the view it leaves, in one statement. The statement's other
+# parts see the snapshot from before the write, so the view is the cart's
+# other lines as they were, plus the written line as RETURNING gives it.
+# The cart row is locked FOR SHARE before any line: the order a checkout
+# locks in too (cart, then lines), so the two cannot deadlock.
+def _mutation(write: str, *, keeps_line: bool) -> str:
+    written_line = "UNION ALL SELECT product_id, quantity FROM written" if keeps_line else ""
+    # An add or set that wrote nothing returns no row (the caller asks why); a
+    # removal returns the view either way, and whether it removed a line.
+    joined = (
+        "JOIN written ON true"
+        if keeps_line
+        else ("CROSS JOIN (SELECT count(*) > 0 AS removed FROM written) w")
+    )
+    flag = "false" if keeps_line else "w.removed"
+    return f"""
 WITH cart AS (
-    SELECT id FROM carts WHERE id = %(cart)s FOR UPDATE
-), lines AS MATERIALIZED (
-    SELECT ci.id AS item_id, ci.product_id, ci.quantity, p.inventory_count, p.price, p.name
-    FROM cart_items ci JOIN products p ON p.id = ci.product_id
-    WHERE ci.cart_id = (SELECT id FROM cart)
-    ORDER BY ci.product_id
-    FOR UPDATE OF ci, p
-), short AS (
-    SELECT product_id, quantity, inventory_count FROM lines WHERE quantity > inventory_count
-), sold AS (
-    UPDATE products p SET inventory_count = p.inventory_count - l.quantity
-    FROM lines l
-    WHERE p.id = l.product_id AND NOT EXISTS (SELECT 1 FROM short)
-    RETURNING p.id
-), emptied AS (
-    DELETE FROM cart_items ci USING lines l
-    WHERE ci.id = l.item_id AND NOT EXISTS (SELECT 1 FROM short)
-    RETURNING ci.id
+    SELECT c.id, c.user_id FROM carts c WHERE {WHICH_CART} AND c.closed_at IS NULL FOR SHARE
+), written AS ({write}
+), lines AS (
+    SELECT ci.product_id, ci.quantity FROM cart_items ci, cart
+    WHERE ci.cart_id = cart.id AND ci.product_id <> %(product)s
+    {written_line}
 )
-SELECT 'cart', id, NULL::integer, NULL::integer, NULL::numeric, NULL::varchar FROM cart
-UNION ALL
-SELECT 'short', product_id, quantity, inventory_count, NULL, NULL FROM short
-UNION ALL
-SELECT 'sold', product_id, quantity, NULL, price, name FROM lines
-WHERE NOT EXISTS (SELECT 1 FROM short)
+SELECT cart.id, cart.user_id, {flag}, l.product_id, p.name, p.price, l.quantity,
+       p.price * l.quantity
+FROM cart
+{joined}
+LEFT JOIN lines l ON true
+LEFT JOIN products p ON p.id = l.product_id
+ORDER BY l.product_id
 """
 
 
-def _item(row: tuple[Any, ...]) -> CartItemRead:
-    return CartItemRead.model_validate(
-        {"id": row[0], "cart_id": row[1], "product_id": row[2], "quantity": row[3]}
+# Inserts the line or adds to it. The SELECT refuses a first line the stock
+# cannot cover; the DO UPDATE's WHERE refuses an addition that would take the
+# line past the stock. ON CONFLICT makes concurrent adds of one product to
+# one cart sum up on one line instead of racing.
+ADD = _mutation(
+    """
+    INSERT INTO cart_items AS ci (cart_id, product_id, quantity)
+    SELECT cart.id, p.id, %(qty)s FROM cart, products p
+    WHERE p.id = %(product)s AND p.inventory_count >= %(qty)s
+    ON CONFLICT (cart_id, product_id) DO UPDATE
+    SET quantity = ci.quantity + EXCLUDED.quantity
+    WHERE ci.quantity + EXCLUDED.quantity
+          <= (SELECT inventory_count FROM products WHERE id = EXCLUDED.product_id)
+    RETURNING ci.product_id, ci.quantity""",
+    keeps_line=True,
+)
+SET = _mutation(
+    """
+    INSERT INTO cart_items AS ci (cart_id, product_id, quantity)
+    SELECT cart.id, p.id, %(qty)s FROM cart, products p
+    WHERE p.id = %(product)s AND p.inventory_count >= %(qty)s
+    ON CONFLICT (cart_id, product_id) DO UPDATE SET quantity = EXCLUDED.quantity
+    RETURNING ci.product_id, ci.quantity""",
+    keeps_line=True,
+)
+REMOVE = _mutation(
+    """
+    DELETE FROM cart_items ci USING cart
+    WHERE ci.cart_id = cart.id AND ci.product_id = %(product)s
+    RETURNING ci.product_id, ci.quantity""",
+    keeps_line=False,
+)
+# Why a mutation wrote nothing: (cart id, its closed flag) if the caller may
+# see it, then (stock, quantity already in the cart) if the product exists.
+DIAGNOSE = f"""
+SELECT c.id, c.closed_at IS NOT NULL, p.inventory_count,
+       (SELECT quantity FROM cart_items WHERE cart_id = c.id AND product_id = p.id)
+FROM (SELECT 1) one
+LEFT JOIN carts c ON {WHICH_CART}
+LEFT JOIN products p ON p.id = %(product)s
+"""
+
+
+def _params(cart_id: int | None, user_id: int | None, **more: Any) -> dict[str, Any]:
+    """Check the cart's address: an id, or a user whose open cart is meant, or both."""
+    if cart_id is None and user_id is None:
+        raise InvalidInput("cart_id", "is required (or user_id, for the user's open cart)")
+    if cart_id is not None:
+        ident(cart_id, "cart_id")
+    if user_id is not None:
+        ident(user_id, "user_id")
+    return {"cart": cart_id, "user": user_id, **more}
+
+
+def view_of(rows: list[tuple[Any, ...]]) -> CartView:
+    """Rows of (cart id, user id, closed, product id, name, price, quantity, line total)."""
+    lines = [
+        {
+            "product_id": r[3],
+            "name": r[4],
+            "unit_price": r[5],
+            "quantity": r[6],
+            "line_total": r[7],
+        }
+        for r in rows
+        if r[3] is not None
+    ]
+    first = rows[0]
+    return CartView.model_validate(
+        {
+            "id": first[0],
+            "user_id": first[1],
+            "status": "closed" if first[2] else "open",
+            "items": lines,
+            "total": sum((line["line_total"] for line in lines), Decimal(0)),
+        }
     )
+
+
+def open_cart_row(user_id: int) -> Steps[tuple[Any, ...]]:
+    """The user's open cart (id, user_id, created_at), created if there is none."""
+    for _ in range(3):
+        try:
+            row = yield Query(OPEN, {"user": user_id}, ONE)
+        except NotFound as exc:  # the foreign key to users
+            raise NotFound("user", user_id) from exc
+        if row is not None:
+            found: tuple[Any, ...] = row
+            return found
+    # Three snapshots in a row missed a cart that a racer kept creating and closing.
+    raise NotFound("cart", None, f"user {user_id} has no open cart")
 
 
 @operation()
 def create(user_id: int) -> Steps[CartRead]:
-    """Open a cart for a user; :class:`NotFound` if the user does not exist."""
+    """The user's open cart, opened now if there is none (one per user)."""
     ident(user_id, "user_id")
-    try:
-        row = returned((yield Query(CREATE, (user_id,), ONE)))
-    except NotFound as exc:  # the foreign key to users
-        raise NotFound("user", user_id) from exc
+    row = returned((yield from open_cart_row(user_id)))
     return CartRead.model_validate({"id": row[0], "user_id": row[1], "created_at": row[2]})
 
 
 @operation()
-def add(cart_id: int, product_id: int, quantity: int = 1) -> Steps[CartItemRead]:
-    """Add ``quantity`` of a product to a cart, within the product's stock."""
-    ident(cart_id, "cart_id")
-    ident(product_id, "product_id")
-    integer(quantity, "quantity", 1)
-    params = {"cart": cart_id, "product": product_id, "qty": quantity}
-    try:
-        row = yield Query(ADD, params, ONE)
-    except InvalidInput as exc:
-        if exc.field != "value":
-            raise
-        raise relabel(exc, "quantity") from exc
-    if row is not None:
-        return _item(row)
-    raise (yield from _refused(cart_id, product_id, quantity, adding=True))
-
-
-@operation()
-def set_quantity(cart_id: int, product_id: int, quantity: int) -> Steps[CartItemRead | None]:
-    """Make the line hold ``quantity`` (0 removes it), within the product's stock."""
-    ident(cart_id, "cart_id")
-    ident(product_id, "product_id")
-    integer(quantity, "quantity", 0)
-    if quantity == 0:
-        yield from _remove(cart_id, product_id, missing_ok=True)
-        return None
-    params = {"cart": cart_id, "product": product_id, "qty": quantity}
-    row = yield Query(SET, params, ONE)
-    if row is not None:
-        return _item(row)
-    raise (yield from _refused(cart_id, product_id, quantity, adding=False))
-
-
-def _refused(cart_id: int, product_id: int, quantity: int, *, adding: bool) -> Steps[Exception]:
-    """Why an add or set wrote nothing. Only the message depends on this second look."""
-    row = yield Query(DIAGNOSE, {"cart": cart_id, "product": product_id}, ONE)
-    if row is None:
-        return NotFound("product", product_id)
-    stock, in_cart, cart_exists = row
-    if not cart_exists:
-        return NotFound("cart", cart_id)
-    wanted = quantity + (in_cart or 0) if adding else quantity
-    return InsufficientInventory([Shortage(product_id, wanted, stock)])
-
-
-@operation()
-def remove(cart_id: int, product_id: int) -> Steps[None]:
-    """Remove a product's line from a cart; :class:`NotFound` if it is not there."""
-    ident(cart_id, "cart_id")
-    ident(product_id, "product_id")
-    yield from _remove(cart_id, product_id, missing_ok=False)
-
-
-def _remove(cart_id: int, product_id: int, *, missing_ok: bool) -> Steps[None]:
-    if (yield Query(REMOVE, (cart_id, product_id), COUNT)):
-        return
-    if (yield Query(CART_EXISTS, (cart_id,), ONE)) is None:
-        raise NotFound("cart", cart_id)
-    if not missing_ok:
-        raise NotFound("cart item", product_id, field="product_id")
-
-
-def _lines(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
-    """Rows of (product_id, name, unit_price, quantity, line_total) as cart lines."""
-    return [
-        {
-            "product_id": r[0],
-            "name": r[1],
-            "unit_price": r[2],
-            "quantity": r[3],
-            "line_total": r[4],
-        }
-        for r in rows
-    ]
-
-
-def _total(lines: list[dict[str, Any]]) -> Decimal:
-    return sum((line["line_total"] for line in lines), Decimal(0))
+def open_view(user_id: int) -> Steps[CartView]:
+    """The user's open cart as a view, opened now if there is none."""
+    ident(user_id, "user_id")
+    row = yield from open_cart_row(user_id)
+    rows = yield Query(VIEW, {"cart": row[0], "user": user_id}, ALL)
+    return view_of(rows)
 
 
 @operation(read_only=True)
-def view(cart_id: int) -> Steps[CartView]:
+def view(cart_id: int | None, *, user_id: int | None = None) -> Steps[CartView]:
     """The cart, its lines with prices and totals, in one query."""
-    ident(cart_id, "cart_id")
-    rows = yield Query(VIEW, (cart_id,), ALL)
+    params = _params(cart_id, user_id)
+    rows = yield Query(VIEW, params, ALL)
     if not rows:
+        if cart_id is None and user_id is not None:
+            return (yield from open_view.steps(user_id))
         raise NotFound("cart", cart_id)
-    lines = _lines([r[2:] for r in rows if r[2] is not None])
-    return CartView.model_validate(
-        {"id": rows[0][0], "user_id": rows[0][1], "items": lines, "total": _total(lines)}
-    )
+    return view_of(rows)
+
+
+def _change(
+    sql: str, cart_id: int | None, user_id: int | None, product_id: int, quantity: int
+) -> Steps[CartView]:
+    """Run a mutation; on a miss, open the user's cart or say why nothing was written."""
+    params = _params(cart_id, user_id, product=product_id, qty=quantity)
+    for _ in range(2):
+        try:
+            rows = yield Query(sql, params, ALL)
+        except InvalidInput as exc:
+            if exc.field != "value":
+                raise
+            raise relabel(exc, "quantity") from exc
+        if rows:
+            return view_of(rows)
+        found = yield Query(DIAGNOSE, params, ONE)
+        cart, closed, stock, in_cart = found if found is not None else (None,) * 4
+        if cart is None and cart_id is None and user_id is not None:
+            yield from open_cart_row(user_id)  # the user's first line: open the cart
+            continue
+        if cart is None:
+            raise NotFound("cart", cart_id)
+        if closed:
+            raise CartClosed(cart)
+        if stock is None:
+            raise NotFound("product", product_id)
+        wanted = quantity + (in_cart or 0) if sql is ADD else quantity
+        raise InsufficientInventory([Shortage(product_id, wanted, stock)])
+    raise NotFound("cart", cart_id)
 
 
 @operation()
-def checkout(cart_id: int) -> Steps[Receipt]:
-    """Sell every line of the cart or nothing; see :data:`CHECKOUT`."""
-    ident(cart_id, "cart_id")
-    rows = yield Query(CHECKOUT, {"cart": cart_id}, ALL)
-    if not any(r[0] == "cart" for r in rows):
-        raise NotFound("cart", cart_id)
-    short = [Shortage(r[1], r[2], r[3]) for r in rows if r[0] == "short"]
-    if short:
-        raise InsufficientInventory(short)
-    sold = sorted((r for r in rows if r[0] == "sold"), key=lambda r: r[1])
-    lines = _lines([(r[1], r[5], r[4], r[2], r[4] * r[2]) for r in sold])
-    if not lines:
-        raise InvalidInput("cart_id", f"cart {cart_id} is empty; there is nothing to check out")
-    return Receipt.model_validate({"cart_id": cart_id, "items": lines, "total": _total(lines)})
+def add(
+    cart_id: int | None, product_id: int, quantity: int = 1, *, user_id: int | None = None
+) -> Steps[CartView]:
+    """Add ``quantity`` of a product to a cart, within the product's stock."""
+    ident(product_id, "product_id")
+    integer(quantity, "quantity", 1)
+    return (yield from _change(ADD, cart_id, user_id, product_id, quantity))
+
+
+@operation()
+def set_quantity(
+    cart_id: int | None, product_id: int, quantity: int, *, user_id: int | None = None
+) -> Steps[CartView]:
+    """Make the line hold ``quantity`` (0 removes it), within the product's stock."""
+    ident(product_id, "product_id")
+    integer(quantity, "quantity", 0)
+    if quantity == 0:
+        return (yield from _remove(cart_id, user_id, product_id, missing_ok=True))
+    return (yield from _change(SET, cart_id, user_id, product_id, quantity))
+
+
+@operation()
+def remove(cart_id: int | None, product_id: int, *, user_id: int | None = None) -> Steps[CartView]:
+    """Remove a product's line from a cart; :class:`NotFound` if it is not there."""
+    ident(product_id, "product_id")
+    return (yield from _remove(cart_id, user_id, product_id, missing_ok=False))
+
+
+def _remove(
+    cart_id: int | None, user_id: int | None, product_id: int, *, missing_ok: bool
+) -> Steps[CartView]:
+    params = _params(cart_id, user_id, product=product_id)
+    rows = yield Query(REMOVE, params, ALL)
+    if not rows:
+        found = yield Query(DIAGNOSE, params, ONE)
+        if found is None or found[0] is None:
+            if cart_id is None and user_id is not None and missing_ok:
+                return (yield from open_view.steps(user_id))
+            raise NotFound("cart", cart_id)
+        raise CartClosed(found[0])
+    removed = rows[0][2]
+    if not removed and not missing_ok:
+        raise NotFound(
+            "cart item", product_id, f"cart {rows[0][0]} holds no product with id {product_id}"
+        )
+    return view_of([(r[0], r[1], False, *r[3:]) for r in rows])

@@ -28,15 +28,30 @@ PAGE = f"SELECT {COLUMNS} FROM products WHERE id > %s ORDER BY id LIMIT %s"
 DELETE = "DELETE FROM products WHERE id = %s"
 # Atomic and never below zero: the row lock of the UPDATE serializes
 # concurrent adjustments, and the WHERE refuses the one that would go negative.
-ADJUST = (
-    "UPDATE products SET inventory_count = inventory_count + %(delta)s "
-    "WHERE id = %(id)s AND inventory_count + %(delta)s >= 0 RETURNING inventory_count"
+# The change is recorded in inventory_adjustments in the same statement, so
+# stock can be reconciled with sales from the tables alone.
+ADJUST = """
+WITH changed AS (
+    UPDATE products SET inventory_count = inventory_count + %(delta)s
+    WHERE id = %(id)s AND inventory_count + %(delta)s >= 0
+    RETURNING id, inventory_count
+), recorded AS (
+    INSERT INTO inventory_adjustments (product_id, delta)
+    SELECT id, %(delta)s FROM changed WHERE %(delta)s <> 0
 )
+SELECT inventory_count FROM changed
+"""
 COUNT_STOCK = "SELECT inventory_count FROM products WHERE id = %s"
 #: The columns update_product may set, in a fixed order.
 UPDATABLE = ("name", "description", "price", "inventory_count")
 
 _PAGE = TypeAdapter(list[ProductRead])
+
+
+def as_price(value: object) -> object:
+    """An int price (``4``) is exact too: take it as a Decimal. Everything else is
+    left to :data:`~shopdb.schemas.Price`, which in JSON takes only strings."""
+    return Decimal(value) if type(value) is int else value
 
 
 def _values(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -62,10 +77,11 @@ def create(
     new = validated(
         NewProduct,
         name=name,
-        price=price,
+        price=as_price(price),
         inventory_count=inventory_count,
         description=description,
     )
+    # (A trigger records the initial stock as the product's first adjustment.)
     params = (new.name, new.description, new.price, new.inventory_count)
     return product(returned((yield Query(INSERT, params, ONE))))
 
@@ -89,20 +105,35 @@ def page(after_id: int | None = None, limit: int = 50) -> Steps[list[ProductRead
     return _PAGE.validate_python([_values(row) for row in rows])
 
 
+# Only the given columns change; a new stock level is recorded as the
+# adjustment it is (new minus old), in the same statement.
+UPDATE = """
+WITH before AS (
+    SELECT id, inventory_count FROM products WHERE id = %(id)s FOR UPDATE
+), changed AS (
+    UPDATE products p SET {assignments} FROM before b WHERE p.id = b.id
+    RETURNING p.id, p.name, p.description, p.price, p.inventory_count
+), recorded AS (
+    INSERT INTO inventory_adjustments (product_id, delta)
+    SELECT c.id, c.inventory_count - b.inventory_count FROM changed c, before b
+    WHERE c.inventory_count <> b.inventory_count
+)
+SELECT id, name, description, price, inventory_count FROM changed
+"""
+
+
 @operation()
 def update(product_id: int, **changes: object) -> Steps[ProductRead]:
     """Set the given columns (names from :data:`UPDATABLE` only) and return the product."""
     ident(product_id, "product_id")
+    if "price" in changes:
+        changes["price"] = as_price(changes["price"])
     parsed = validated(ProductChanges, **changes)
     values = {field: getattr(parsed, field) for field in parsed.model_fields_set}
-    for field, value in values.items():
-        if value is None and field != "description":
-            raise InvalidInput(field, "must not be null")
     columns = [c for c in UPDATABLE if c in values]
     if columns:
-        assignments = ", ".join(f"{c} = %s" for c in columns)
-        sql = f"UPDATE products SET {assignments} WHERE id = %s RETURNING {COLUMNS}"
-        row = yield Query(sql, (*(values[c] for c in columns), product_id), ONE)
+        sql = UPDATE.format(assignments=", ".join(f"{c} = %({c})s" for c in columns))
+        row = yield Query(sql, {"id": product_id, **{c: values[c] for c in columns}}, ONE)
     else:
         row = yield Query(GET, (product_id,), ONE)
     if row is None:

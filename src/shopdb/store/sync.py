@@ -15,12 +15,9 @@ import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from shopdb.errors import ShopError, Translating, translating
-from shopdb.schemas import CartItemRead, CartRead, CartView, ProductRead, Receipt, UserRead
-from shopdb.store import carts, products, users
 from shopdb.store.core import ALL, ONE, Offload, Operation, P, RetryPolicy, Steps
 
 if TYPE_CHECKING:
@@ -134,167 +131,29 @@ class BoundRunner:
         return result
 
 
-class Store:
-    """Users, products, carts and checkout on a :class:`~shopdb.db.Pool`.
+def runner_for(source: object, retries: int) -> PooledRunner | BoundRunner:
+    """The runner for a Store made on ``source``: a Pool, or a connection held by the caller."""
+    import psycopg
 
-    Every method is one statement (one round trip) and one transaction,
-    returns pydantic models named as the spec's columns, and raises
-    :mod:`shopdb.errors` exceptions. ``Store(pool)`` takes a pooled
-    connection per call and is thread-safe; ``Store.bound(conn)`` runs every
-    call on a psycopg connection you hold. ``retries`` bounds how often an
-    operation that hit a deadlock or a serialization failure runs again
-    before :class:`~shopdb.errors.ConcurrencyConflict`.
-    """
+    from shopdb.db import Pool
 
-    __slots__ = ("_runner",)
+    if isinstance(source, Pool):
+        return PooledRunner(source, retries)
+    if isinstance(source, psycopg.Connection):
+        return BoundRunner(source)
+    raise TypeError(
+        f"Store needs a shopdb Pool or a psycopg Connection, not {type(source).__name__} "
+        "(an AsyncPool or AsyncConnection goes with AsyncStore)"
+    )
 
-    def __init__(self, pool: Pool | psycopg.Connection[TupleRow], *, retries: int = 5) -> None:
-        """A Store on ``pool``, or bound to a connection (see :meth:`bound`)."""
-        import psycopg
 
-        from shopdb.db import Pool
-
-        self._runner: PooledRunner | BoundRunner
-        if isinstance(pool, Pool):
-            self._runner = PooledRunner(pool, retries)
-        elif isinstance(pool, psycopg.Connection):
-            self._runner = BoundRunner(pool)
-        else:
-            raise TypeError(
-                f"Store needs a shopdb Pool or a psycopg Connection, not {type(pool).__name__} "
-                "(an AsyncPool or AsyncConnection goes with AsyncStore)"
-            )
-
-    @classmethod
-    def bound(cls, conn: psycopg.Connection[TupleRow]) -> Store:
-        """A Store whose every call runs on ``conn``, inside its open transaction.
-
-        Each call runs in a savepoint, so a refused call leaves the caller's
-        transaction usable. The caller commits or rolls back. Not thread-safe.
-        """
-        return cls(conn)
-
-    @property
-    def pool(self) -> Pool | None:
-        """The pool calls take their connections from (None for a bound Store)."""
-        runner = self._runner
-        return runner.pool if isinstance(runner, PooledRunner) else None
-
-    @contextmanager
-    def transaction(self) -> Iterator[Store]:
-        """A Store whose calls share one transaction, committed when the block ends.
-
-        An exception rolls everything back. Deadlocks inside the block are
-        not retried (the block may have done other things): catch
-        :class:`~shopdb.errors.ConcurrencyConflict` and run the block again.
-        Inside a bound Store (or another transaction) the block is a savepoint.
-        """
-        runner = self._runner
-        if isinstance(runner, BoundRunner):
-            with translating, runner.conn.transaction():
-                yield self
-            return
-        with runner.pool.errors, runner.pool.raw() as conn, conn.transaction():
-            yield Store(conn)
-
-    # -- users ---------------------------------------------------------------
-
-    def create_user(self, username: str, email: str, password: str) -> UserRead:
-        """Register a user; the password is stored only as an argon2id hash.
-
-        Raises :class:`~shopdb.errors.AlreadyExists` (field ``username`` or
-        ``email``, compared without regard to case) or
-        :class:`~shopdb.errors.InvalidInput`.
-        """
-        return self._runner.run(users.create, username, email, password)
-
-    def authenticate(self, login: str, password: str) -> UserRead | None:
-        """The user whose username or email (any case) is ``login``, if ``password`` is theirs.
-
-        None for an unknown login and for a wrong password alike, after the
-        same argon2 work either way, so timing does not tell them apart. A
-        hash made with weaker parameters than today's is upgraded on success.
-        """
-        return self._runner.run(users.authenticate, login, password)
-
-    def get_user(self, user_id: int) -> UserRead:
-        """The user with ``user_id``; :class:`~shopdb.errors.NotFound` if there is none."""
-        return self._runner.run(users.get, user_id)
-
-    # -- products ------------------------------------------------------------
-
-    def create_product(
-        self,
-        name: str,
-        price: Decimal | int | str,
-        inventory_count: int,
-        description: str | None = None,
-    ) -> ProductRead:
-        """Add a product. ``price`` is exact: a Decimal, an int or a string like ``"19.99"``."""
-        return self._runner.run(products.create, name, price, inventory_count, description)
-
-    def get_product(self, product_id: int) -> ProductRead:
-        """The product with ``product_id``; :class:`~shopdb.errors.NotFound` if there is none."""
-        return self._runner.run(products.get, product_id)
-
-    def list_products(self, after_id: int | None = None, limit: int = 50) -> list[ProductRead]:
-        """Up to ``limit`` products with ids above ``after_id``, by id (keyset pagination).
-
-        Pass the last id of a page as ``after_id`` to get the next page.
-        """
-        return self._runner.run(products.page, after_id, limit)
-
-    def update_product(self, product_id: int, **changes: object) -> ProductRead:
-        """Change some of ``name``, ``description``, ``price``, ``inventory_count``."""
-        return self._runner.run(products.update, product_id, **changes)
-
-    def delete_product(self, product_id: int) -> None:
-        """Delete a product; the cart lines holding it go with it."""
-        return self._runner.run(products.delete, product_id)
-
-    def adjust_inventory(self, product_id: int, delta: int) -> int:
-        """Add ``delta`` (negative to remove) to the stock, atomically; return the new count.
-
-        Raises :class:`~shopdb.errors.InsufficientInventory` instead of going below zero.
-        """
-        return self._runner.run(products.adjust, product_id, delta)
-
-    # -- carts ---------------------------------------------------------------
-
-    def create_cart(self, user_id: int) -> CartRead:
-        """Open a cart for a user; :class:`~shopdb.errors.NotFound` if the user does not exist."""
-        return self._runner.run(carts.create, user_id)
-
-    def add_to_cart(self, cart_id: int, product_id: int, quantity: int = 1) -> CartItemRead:
-        """Add ``quantity`` of a product to a cart, in one atomic statement.
-
-        Adds to the product's line if it has one, else creates it. Raises
-        :class:`~shopdb.errors.InsufficientInventory` when the line would
-        exceed the stock.
-        """
-        return self._runner.run(carts.add, cart_id, product_id, quantity)
-
-    def set_quantity(self, cart_id: int, product_id: int, quantity: int) -> CartItemRead | None:
-        """Make a product's line hold ``quantity``; 0 removes the line (and returns None)."""
-        return self._runner.run(carts.set_quantity, cart_id, product_id, quantity)
-
-    def remove_from_cart(self, cart_id: int, product_id: int) -> None:
-        """Remove a product's line from a cart; ``NotFound`` if it is not there."""
-        return self._runner.run(carts.remove, cart_id, product_id)
-
-    def get_cart(self, cart_id: int) -> CartView:
-        """The cart with its lines (``product_id``, ``name``, ``unit_price``,
-        ``quantity``, ``line_total``) and ``total``, in one query."""
-        return self._runner.run(carts.view, cart_id)
-
-    def checkout(self, cart_id: int) -> Receipt:
-        """Sell every line of the cart, or nothing.
-
-        Decrements stock for every line and empties the cart, in one
-        statement. If any line is short, nothing changes and
-        :class:`~shopdb.errors.InsufficientInventory` lists every short
-        product with the counts wanted and available. Concurrent checkouts
-        lock in one order (cart, then products by id), so they cannot
-        deadlock each other.
-        """
-        return self._runner.run(carts.checkout, cart_id)
+@contextmanager
+def transaction(runner: PooledRunner | BoundRunner) -> Iterator[psycopg.Connection[TupleRow]]:
+    """A connection inside a transaction committed when the block ends (a savepoint
+    when the runner is already in one)."""
+    if isinstance(runner, BoundRunner):
+        with translating, runner.conn.transaction():
+            yield runner.conn
+        return
+    with runner.pool.errors, runner.pool.raw() as conn, conn.transaction():
+        yield conn

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from shopdb import passwords
@@ -58,6 +59,8 @@ def authenticate(login: str, password: str) -> Steps[UserRead | None]:
         raise InvalidInput("password", "must be a string")
     row = None
     if storable(login):
+        # Names are stored in NFKC form: look them up the same way.
+        login = unicodedata.normalize("NFKC", login)
         row = yield Query(BY_EMAIL if "@" in login else BY_USERNAME, (login,), ONE)
     if row is None or not storable(password):
         # The same argon2 work as a real check, so timing reveals nothing.

@@ -1,0 +1,258 @@
+"""Orders: checkout records the sale; orders move placed -> paid -> shipped, or are cancelled.
+
+Checkout is one statement: it locks the cart, then its lines and their
+products in ascending product id (the one lock order every checkout shares,
+so checkouts cannot deadlock), decrements stock, inserts the order and its
+lines (each product's name and price as they are now), empties and closes
+the cart, all or nothing, or lists every shortage and changes nothing. A
+cart that already became an order returns that order: checkout is
+idempotent, so a client whose response was lost can retry safely.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shopdb.errors import EmptyCart, InsufficientInventory, InvalidTransition, NotFound, Shortage
+from shopdb.schemas import Order, OrderSummary
+from shopdb.store.arguments import ident, integer
+from shopdb.store.carts import WHICH_CART, _params
+from shopdb.store.core import ALL, Query, Steps, operation
+
+#: Most orders a page of list_orders may hold.
+ORDERS_PAGE_MAX = 100
+
+_ORDER_COLUMNS = "o.id, o.user_id, o.cart_id, o.status, o.total, o.created_at, o.updated_at"
+
+# Rows: ('cart', cart id, user id, 1 if it was already closed), then
+# ('short', product id, wanted, available) for every short line, or the order
+# ('order', id, user id, cart id, status, total, created, updated) and its
+# lines ('line', product id, name, unit price, quantity): the new order if
+# this statement placed it, else the one the closed cart became.
+CHECKOUT = f"""
+WITH cart AS (
+    SELECT c.id, c.user_id, c.closed_at FROM carts c WHERE {WHICH_CART} FOR UPDATE
+), lines AS MATERIALIZED (
+    SELECT ci.id AS item_id, ci.product_id, ci.quantity, p.inventory_count, p.price, p.name
+    FROM cart_items ci JOIN products p ON p.id = ci.product_id
+    WHERE ci.cart_id = (SELECT id FROM cart WHERE closed_at IS NULL)
+    ORDER BY ci.product_id
+    FOR UPDATE OF ci, p
+), short AS (
+    SELECT product_id, quantity, inventory_count FROM lines WHERE quantity > inventory_count
+), ok AS (
+    SELECT 1 WHERE EXISTS (SELECT 1 FROM lines) AND NOT EXISTS (SELECT 1 FROM short)
+), sold AS (
+    UPDATE products p SET inventory_count = p.inventory_count - l.quantity
+    FROM lines l WHERE p.id = l.product_id AND EXISTS (SELECT 1 FROM ok)
+    RETURNING p.id
+), placed AS (
+    INSERT INTO orders (user_id, cart_id, total)
+    SELECT cart.user_id, cart.id, (SELECT sum(price * quantity) FROM lines)
+    FROM cart WHERE EXISTS (SELECT 1 FROM ok)
+    RETURNING id, user_id, cart_id, status, total, created_at, updated_at
+), recorded AS (
+    INSERT INTO order_items (order_id, product_id, name, unit_price, quantity)
+    SELECT placed.id, l.product_id, l.name, l.price, l.quantity FROM placed, lines l
+), emptied AS (
+    DELETE FROM cart_items ci USING lines l
+    WHERE ci.id = l.item_id AND EXISTS (SELECT 1 FROM ok)
+), closed AS (
+    UPDATE carts SET closed_at = now()
+    WHERE id = (SELECT id FROM cart) AND EXISTS (SELECT 1 FROM ok)
+), before AS (
+    SELECT {_ORDER_COLUMNS} FROM orders o JOIN cart ON o.cart_id = cart.id
+    WHERE cart.closed_at IS NOT NULL
+)
+SELECT 'cart', id, user_id, (closed_at IS NOT NULL)::integer, NULL::integer,
+       NULL::numeric, NULL::varchar, NULL::timestamptz, NULL::timestamptz FROM cart
+UNION ALL
+SELECT 'short', product_id, quantity, inventory_count, NULL, NULL, NULL, NULL, NULL FROM short
+UNION ALL
+SELECT 'order', id, user_id, cart_id, NULL, total, status, created_at, updated_at FROM placed
+UNION ALL
+SELECT 'line', product_id, quantity, NULL, NULL, price, name, NULL, NULL
+FROM lines WHERE EXISTS (SELECT 1 FROM ok)
+UNION ALL
+SELECT 'order', id, user_id, cart_id, NULL, total, status, created_at, updated_at FROM before
+UNION ALL
+SELECT 'line', oi.product_id, oi.quantity, NULL, NULL, oi.unit_price, oi.name, NULL, NULL
+FROM order_items oi JOIN before ON oi.order_id = before.id
+"""
+# One order and its lines, in the same row shape as CHECKOUT's.
+GET = f"""
+WITH o AS (
+    SELECT {_ORDER_COLUMNS} FROM orders o
+    WHERE o.{{key}} = %(key)s AND (%(user)s::integer IS NULL OR o.user_id = %(user)s::integer)
+)
+SELECT 'order', id, user_id, cart_id, NULL::integer, total, status, created_at, updated_at
+FROM o
+UNION ALL
+SELECT 'line', oi.product_id, oi.quantity, NULL, NULL, oi.unit_price, oi.name, NULL, NULL
+FROM order_items oi JOIN o ON oi.order_id = o.id
+"""
+GET_BY_ID = GET.format(key="id")
+GET_BY_CART = GET.format(key="cart_id")
+# Newest first, by id (ids grow with time); keyset pages: pass the last id seen.
+LIST = f"""
+SELECT {_ORDER_COLUMNS} FROM orders o
+WHERE o.user_id = %(user)s AND o.id < %(before)s
+ORDER BY o.id DESC LIMIT %(limit)s
+"""
+# A move between states, with the order it leaves, in one statement. The row
+# lock serializes concurrent moves of one order, and the second one sees the
+# first's status: a cancel returns the stock exactly once.
+MOVE = f"""
+WITH target AS (
+    SELECT o.id, o.status FROM orders o
+    WHERE o.id = %(id)s AND (%(user)s::integer IS NULL OR o.user_id = %(user)s::integer)
+    FOR UPDATE
+), moved AS (
+    UPDATE orders o SET status = %(to)s, updated_at = now()
+    FROM target t WHERE o.id = t.id AND t.status = ANY(%(from)s::varchar[])
+    RETURNING {_ORDER_COLUMNS}
+), restocked AS (
+    UPDATE products p SET inventory_count = p.inventory_count + oi.quantity
+    FROM order_items oi
+    WHERE %(to)s = 'cancelled' AND oi.order_id = (SELECT id FROM moved) AND p.id = oi.product_id
+)
+SELECT 'target', id, NULL::integer, NULL::integer, NULL::integer, NULL::numeric, status,
+       NULL::timestamptz, NULL::timestamptz FROM target
+UNION ALL
+SELECT 'order', id, user_id, cart_id, NULL, total, status, created_at, updated_at FROM moved
+UNION ALL
+SELECT 'line', oi.product_id, oi.quantity, NULL, NULL, oi.unit_price, oi.name, NULL, NULL
+FROM order_items oi JOIN moved ON oi.order_id = moved.id
+"""
+#: Where an order may go, and from where.
+TRANSITIONS = {
+    "paid": ("placed",),
+    "shipped": ("paid",),
+    "cancelled": ("placed", "paid"),
+}
+
+
+def order_of(rows: list[tuple[Any, ...]]) -> Order | None:
+    """The 'order' row and 'line' rows of a result, as an :class:`Order` (None if none)."""
+    head = next((r for r in rows if r[0] == "order"), None)
+    if head is None:
+        return None
+    lines = sorted(
+        (
+            {
+                "product_id": r[1],
+                "name": r[6],
+                "unit_price": r[5],
+                "quantity": r[2],
+                "line_total": r[5] * r[2],
+            }
+            for r in rows
+            if r[0] == "line"
+        ),
+        key=lambda line: (line["product_id"] is None, line["product_id"] or 0, line["name"]),
+    )
+    return Order.model_validate(
+        {
+            "id": head[1],
+            "user_id": head[2],
+            "cart_id": head[3],
+            "total": head[5],
+            "status": head[6],
+            "created_at": head[7],
+            "updated_at": head[8],
+            "items": lines,
+        }
+    )
+
+
+@operation()
+def checkout(cart_id: int | None, *, user_id: int | None = None) -> Steps[Order]:
+    """Sell every line of the cart or nothing; the order it became if it was sold already."""
+    params = _params(cart_id, user_id)
+    rows = yield Query(CHECKOUT, params, ALL)
+    cart = next((r for r in rows if r[0] == "cart"), None)
+    if cart is None:
+        if cart_id is None:
+            raise EmptyCart(None)  # the user has no open cart: nothing to check out
+        raise NotFound("cart", cart_id)
+    short = [Shortage(r[1], r[2], r[3]) for r in rows if r[0] == "short"]
+    if short:
+        raise InsufficientInventory(short)
+    order = order_of(rows)
+    if order is None and cart[3]:
+        # The cart was closed by a checkout that committed after this
+        # statement's snapshot was taken: read the order it became.
+        order = order_of((yield Query(GET_BY_CART, {"key": cart[1], "user": user_id}, ALL)))
+    if order is None:
+        raise EmptyCart(cart[1])
+    return order
+
+
+@operation(read_only=True)
+def get(order_id: int, *, user_id: int | None = None) -> Steps[Order]:
+    """One order with its lines; :class:`NotFound` if there is none (for that user)."""
+    ident(order_id, "order_id")
+    if user_id is not None:
+        ident(user_id, "user_id")
+    order = order_of((yield Query(GET_BY_ID, {"key": order_id, "user": user_id}, ALL)))
+    if order is None:
+        raise NotFound("order", order_id)
+    return order
+
+
+@operation(read_only=True)
+def page(
+    user_id: int, *, before_id: int | None = None, limit: int = 20
+) -> Steps[list[OrderSummary]]:
+    """Up to ``limit`` of the user's orders, newest first, older than ``before_id``."""
+    ident(user_id, "user_id")
+    before = 2**31 - 1 if before_id is None else integer(before_id, "before_id", 1)
+    integer(limit, "limit", 1, ORDERS_PAGE_MAX)
+    rows = yield Query(LIST, {"user": user_id, "before": before, "limit": limit}, ALL)
+    return [
+        OrderSummary.model_validate(
+            {
+                "id": r[0],
+                "user_id": r[1],
+                "cart_id": r[2],
+                "status": r[3],
+                "total": r[4],
+                "created_at": r[5],
+                "updated_at": r[6],
+            }
+        )
+        for r in rows
+    ]
+
+
+def _move(order_id: int, to: str, user_id: int | None) -> Steps[Order]:
+    ident(order_id, "order_id")
+    if user_id is not None:
+        ident(user_id, "user_id")
+    params = {"id": order_id, "user": user_id, "to": to, "from": list(TRANSITIONS[to])}
+    rows = yield Query(MOVE, params, ALL)
+    target = next((r for r in rows if r[0] == "target"), None)
+    if target is None:
+        raise NotFound("order", order_id)
+    order = order_of(rows)
+    if order is None:
+        raise InvalidTransition(order_id, target[6], to)
+    return order
+
+
+@operation()
+def pay(order_id: int, *, user_id: int | None = None) -> Steps[Order]:
+    """placed -> paid."""
+    return (yield from _move(order_id, "paid", user_id))
+
+
+@operation()
+def ship(order_id: int, *, user_id: int | None = None) -> Steps[Order]:
+    """paid -> shipped."""
+    return (yield from _move(order_id, "shipped", user_id))
+
+
+@operation()
+def cancel(order_id: int, *, user_id: int | None = None) -> Steps[Order]:
+    """placed or paid -> cancelled; the stock comes back, exactly once."""
+    return (yield from _move(order_id, "cancelled", user_id))

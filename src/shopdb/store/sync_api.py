@@ -1,0 +1,291 @@
+"""The blocking data API: :class:`Store`, and :class:`Shopper` (one user's view of it).
+
+``shopdb/store/async_api.py`` (``AsyncStore``, ``AsyncShopper``) is generated
+from this file by ``tools/make_async_api.py``, and a test fails when the two
+differ: edit this file, then run ``make async-api``. Every method is one line
+over the core's operations (:mod:`shopdb.store.users`, ``products``,
+``carts``, ``orders``); the logic lives there, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from shopdb.schemas import (
+    CartRead,
+    CartView,
+    Order,
+    OrderSummary,
+    ProductRead,
+    UserRead,
+)
+from shopdb.store import carts, orders, products, users
+from shopdb.store.sync import BoundRunner, PooledRunner, runner_for, transaction
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg.rows import TupleRow
+
+    from shopdb.db import Pool
+
+__all__ = ["Shopper", "Store"]
+
+
+class Store:
+    """Users, products, carts and orders on a :class:`~shopdb.db.Pool`.
+
+    Every method is one statement (one round trip) and one transaction,
+    returns pydantic models named as the spec's columns, and raises
+    :mod:`shopdb.errors` exceptions. ``Store(pool)`` takes a pooled
+    connection per call and is thread-safe; ``Store.bound(conn)`` runs every
+    call on a psycopg connection you hold. ``retries`` bounds how often an
+    operation that hit a deadlock or a serialization failure runs again
+    before :class:`~shopdb.errors.ConcurrencyConflict`.
+
+    Every method on a cart or an order takes ``user_id=`` to scope it: a cart
+    or order of another user is then :class:`~shopdb.errors.NotFound`, as if
+    it did not exist. :meth:`for_user` gives an endpoint that knows only the
+    signed-in user's id everything it needs, scoped.
+    """
+
+    __slots__ = ("_runner",)
+
+    def __init__(self, pool: Pool | psycopg.Connection[TupleRow], *, retries: int = 5) -> None:
+        """On ``pool`` (each call takes a pooled connection), or bound to a connection."""
+        self._runner: PooledRunner | BoundRunner = runner_for(pool, retries)
+
+    @classmethod
+    def bound(cls, conn: psycopg.Connection[TupleRow]) -> Store:
+        """A Store whose every call runs on ``conn``, inside its open transaction.
+
+        Each call runs in a savepoint, so a refused call leaves the caller's
+        transaction usable. The caller commits or rolls back. One caller at a time.
+        """
+        return cls(conn)
+
+    @property
+    def pool(self) -> Pool | None:
+        """The pool calls take their connections from (None for a bound Store)."""
+        runner = self._runner
+        return runner.pool if isinstance(runner, PooledRunner) else None
+
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """A Store whose calls share one transaction, committed when the block ends.
+
+        An exception rolls everything back. Deadlocks inside the block are
+        not retried (the block may have done other things): catch
+        :class:`~shopdb.errors.ConcurrencyConflict` and run the block again.
+        Inside a bound Store (or another transaction) the block is a savepoint.
+        """
+        with transaction(self._runner) as conn:
+            yield Store(conn)
+
+    def for_user(self, user_id: int) -> Shopper:
+        """What the user with ``user_id`` may see and do: their cart, their orders."""
+        return Shopper(self._runner, user_id)
+
+    # -- users ---------------------------------------------------------------
+
+    def create_user(self, username: str, email: str, password: str) -> UserRead:
+        """Register a user; the password is stored only as an argon2id hash.
+
+        ``username`` and ``email`` are normalized to Unicode NFKC first.
+        Raises :class:`~shopdb.errors.AlreadyExists` (field ``username`` or
+        ``email``, compared without regard to case) or
+        :class:`~shopdb.errors.InvalidInput` (every bad field).
+        """
+        return self._runner.run(users.create, username, email, password)
+
+    def authenticate(self, login: str, password: str) -> UserRead | None:
+        """The user whose username or email (any case) is ``login``, if ``password`` is theirs.
+
+        None for an unknown login and for a wrong password alike, after the
+        same argon2 work either way, so timing does not tell them apart. A
+        hash made with weaker parameters than today's is upgraded on success.
+        """
+        return self._runner.run(users.authenticate, login, password)
+
+    def get_user(self, user_id: int) -> UserRead:
+        """The user with ``user_id``; :class:`~shopdb.errors.NotFound` if there is none."""
+        return self._runner.run(users.get, user_id)
+
+    # -- products ------------------------------------------------------------
+
+    def create_product(
+        self,
+        name: str,
+        price: Decimal | int | str,
+        inventory_count: int,
+        description: str | None = None,
+    ) -> ProductRead:
+        """Add a product. ``price`` is exact: a Decimal, an int or a string like ``"19.99"``,
+        at most two decimal places, below 1,000,000,000."""
+        return self._runner.run(products.create, name, price, inventory_count, description)
+
+    def get_product(self, product_id: int) -> ProductRead:
+        """The product with ``product_id``; :class:`~shopdb.errors.NotFound` if there is none."""
+        return self._runner.run(products.get, product_id)
+
+    def list_products(self, after_id: int | None = None, limit: int = 50) -> list[ProductRead]:
+        """Up to ``limit`` products with ids above ``after_id``, by id (keyset pagination).
+
+        Pass the last id of a page as ``after_id`` to get the next page.
+        """
+        return self._runner.run(products.page, after_id, limit)
+
+    def update_product(self, product_id: int, **changes: object) -> ProductRead:
+        """Change some of ``name``, ``description``, ``price``, ``inventory_count``.
+
+        A new ``inventory_count`` is recorded as an inventory adjustment.
+        """
+        return self._runner.run(products.update, product_id, **changes)
+
+    def delete_product(self, product_id: int) -> None:
+        """Delete a product: its cart lines go with it; order lines keep its name and price."""
+        return self._runner.run(products.delete, product_id)
+
+    def adjust_inventory(self, product_id: int, delta: int) -> int:
+        """Add ``delta`` (negative to remove) to the stock, atomically; return the new count.
+
+        Recorded as an inventory adjustment. Raises
+        :class:`~shopdb.errors.InsufficientInventory` instead of going below zero.
+        """
+        return self._runner.run(products.adjust, product_id, delta)
+
+    # -- carts ---------------------------------------------------------------
+
+    def create_cart(self, user_id: int) -> CartRead:
+        """The user's open cart, opened now if there is none: a user has one at most.
+
+        :class:`~shopdb.errors.NotFound` if the user does not exist.
+        """
+        return self._runner.run(carts.create, user_id)
+
+    def open_cart(self, user_id: int) -> CartView:
+        """The user's open cart as a view, opened now if there is none."""
+        return self._runner.run(carts.open_view, user_id)
+
+    def get_cart(self, cart_id: int, *, user_id: int | None = None) -> CartView:
+        """The cart: ``id``, ``user_id``, ``status`` (open or closed), ``items``
+        (``product_id``, ``name``, ``unit_price``, ``quantity``, ``line_total``) and
+        ``total``, in one query."""
+        return self._runner.run(carts.view, cart_id, user_id=user_id)
+
+    def add_to_cart(
+        self, cart_id: int, product_id: int, quantity: int = 1, *, user_id: int | None = None
+    ) -> CartView:
+        """Add ``quantity`` of a product to a cart and return the cart, in one statement.
+
+        Adds to the product's line if it has one, else creates it. Raises
+        :class:`~shopdb.errors.InsufficientInventory` when the line would
+        exceed the stock, :class:`~shopdb.errors.CartClosed` when the cart
+        was checked out.
+        """
+        return self._runner.run(carts.add, cart_id, product_id, quantity, user_id=user_id)
+
+    def set_quantity(
+        self, cart_id: int, product_id: int, quantity: int, *, user_id: int | None = None
+    ) -> CartView:
+        """Make a product's line hold ``quantity`` (0 removes it); return the cart."""
+        return self._runner.run(carts.set_quantity, cart_id, product_id, quantity, user_id=user_id)
+
+    def remove_from_cart(
+        self, cart_id: int, product_id: int, *, user_id: int | None = None
+    ) -> CartView:
+        """Remove a product's line and return the cart; ``NotFound`` if it is not there."""
+        return self._runner.run(carts.remove, cart_id, product_id, user_id=user_id)
+
+    # -- orders --------------------------------------------------------------
+
+    def checkout(self, cart_id: int, *, user_id: int | None = None) -> Order:
+        """Sell every line of the cart, or nothing, and return the order.
+
+        One statement: decrements stock for every line, records the order
+        and its lines (names and prices as they are now), empties and closes
+        the cart. If any line is short nothing changes and
+        :class:`~shopdb.errors.InsufficientInventory` lists every short
+        product. A cart that already became an order returns that order, so
+        a retry after a lost response sells nothing twice. An empty cart is
+        :class:`~shopdb.errors.EmptyCart`.
+        """
+        return self._runner.run(orders.checkout, cart_id, user_id=user_id)
+
+    def get_order(self, order_id: int, *, user_id: int | None = None) -> Order:
+        """One order with its lines; :class:`~shopdb.errors.NotFound` if there is none."""
+        return self._runner.run(orders.get, order_id, user_id=user_id)
+
+    def list_orders(
+        self, user_id: int, *, before_id: int | None = None, limit: int = 20
+    ) -> list[OrderSummary]:
+        """The user's orders, newest first; pass the last id of a page as ``before_id``."""
+        return self._runner.run(orders.page, user_id, before_id=before_id, limit=limit)
+
+    def pay_order(self, order_id: int, *, user_id: int | None = None) -> Order:
+        """Mark a placed order paid; :class:`~shopdb.errors.InvalidTransition` otherwise."""
+        return self._runner.run(orders.pay, order_id, user_id=user_id)
+
+    def ship_order(self, order_id: int, *, user_id: int | None = None) -> Order:
+        """Mark a paid order shipped; :class:`~shopdb.errors.InvalidTransition` otherwise."""
+        return self._runner.run(orders.ship, order_id, user_id=user_id)
+
+    def cancel_order(self, order_id: int, *, user_id: int | None = None) -> Order:
+        """Cancel a placed or paid order; its stock comes back, exactly once."""
+        return self._runner.run(orders.cancel, order_id, user_id=user_id)
+
+
+class Shopper:
+    """One user's part of the Store: their open cart and their orders, nothing else.
+
+    ``store.for_user(user_id)``. An endpoint that holds only the signed-in
+    user's id handles no other id it would have to check: another user's
+    order is :class:`~shopdb.errors.NotFound`, as if it did not exist.
+    """
+
+    __slots__ = ("_runner", "user_id")
+
+    def __init__(self, runner: PooledRunner | BoundRunner, user_id: int) -> None:
+        """A Store's runner, for the user with ``user_id`` (see ``Store.for_user``)."""
+        self._runner = runner
+        self.user_id = user_id
+
+    def user(self) -> UserRead:
+        """The user."""
+        return self._runner.run(users.get, self.user_id)
+
+    def cart(self) -> CartView:
+        """The user's open cart, opened now if there is none."""
+        return self._runner.run(carts.view, None, user_id=self.user_id)
+
+    def add(self, product_id: int, quantity: int = 1) -> CartView:
+        """Add to the user's open cart (opening it if needed); return the cart."""
+        return self._runner.run(carts.add, None, product_id, quantity, user_id=self.user_id)
+
+    def set_quantity(self, product_id: int, quantity: int) -> CartView:
+        """Set a line of the user's open cart (0 removes it); return the cart."""
+        return self._runner.run(
+            carts.set_quantity, None, product_id, quantity, user_id=self.user_id
+        )
+
+    def remove(self, product_id: int) -> CartView:
+        """Remove a line from the user's open cart; return the cart."""
+        return self._runner.run(carts.remove, None, product_id, user_id=self.user_id)
+
+    def checkout(self, cart_id: int | None = None) -> Order:
+        """Check out the user's open cart, or (to retry safely) the cart ``cart_id`` of theirs."""
+        return self._runner.run(orders.checkout, cart_id, user_id=self.user_id)
+
+    def orders(self, before_id: int | None = None, limit: int = 20) -> list[OrderSummary]:
+        """The user's orders, newest first (keyset pages: pass the last id as ``before_id``)."""
+        return self._runner.run(orders.page, self.user_id, before_id=before_id, limit=limit)
+
+    def order(self, order_id: int) -> Order:
+        """One of the user's orders with its lines."""
+        return self._runner.run(orders.get, order_id, user_id=self.user_id)
+
+    def cancel(self, order_id: int) -> Order:
+        """Cancel one of the user's orders (placed or paid); the stock comes back."""
+        return self._runner.run(orders.cancel, order_id, user_id=self.user_id)
