@@ -15,9 +15,9 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from shopdb.errors import ShopError, Translating, translating
+from shopdb.errors import DatabaseUnavailable, ShopError, Translating, translating
 from shopdb.schemas import CartItemRead, CartRead, CartView, ProductRead, Receipt, UserRead
-from shopdb.store import carts, products, users
+from shopdb.store import carts, freshness, products, users
 from shopdb.store.core import ALL, ONE, Offload, Operation, P, RetryPolicy, Steps
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from psycopg.rows import TupleRow
 
     from shopdb.async_db import AsyncPool
+    from shopdb.async_replicas import AsyncReplicas
 
 T = TypeVar("T")
 
@@ -44,7 +45,7 @@ async def _execute(cursor: psycopg.AsyncCursor[TupleRow], query: Any, errors: Tr
 class AsyncPooledRunner:
     """Each operation on a pooled connection, in autocommit mode, retried as the policy says."""
 
-    __slots__ = ("cursors", "policy", "pool")
+    __slots__ = ("after", "cursors", "policy", "pool", "replicas")
 
     def __init__(self, pool: AsyncPool, retries: int) -> None:
         self.pool = pool
@@ -52,13 +53,25 @@ class AsyncPooledRunner:
         # One cursor per connection, reused: a fresh cursor per statement sets
         # up its loaders again, which measured ~20 us of CPU per call here.
         self.cursors: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+        #: The pool's replicas (None: every operation on the pool), and the WAL
+        #: position the caller's reads must show (AsyncStore.after).
+        self.replicas: AsyncReplicas | None = pool.replicas
+        self.after: int | None = None
+
+    def reading_after(self, position: int) -> AsyncPooledRunner:
+        """This runner (same pool, cursors, policy) for reads that must show ``position``."""
+        runner = AsyncPooledRunner(self.pool, self.policy.retries)
+        runner.cursors, runner.after = self.cursors, position
+        return runner
 
     async def run(self, op: Operation[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``op``; run it again after a deadlock, or a read that met a dead connection."""
+        if self.replicas is not None:
+            return await self._routed(self.replicas, op, *args, **kwargs)
         attempt = 0
         while True:
             try:
-                return await self._drive(op.steps(*args, **kwargs))
+                return await self._drive(op.steps(*args, **kwargs), self.pool)
             except ShopError as error:
                 delay = self.policy.delay(error, attempt, op.read_only)
                 if delay is None:
@@ -66,8 +79,28 @@ class AsyncPooledRunner:
                 await asyncio.sleep(delay)
             attempt += 1
 
-    async def _drive(self, steps: Steps[T]) -> T:
-        pool = self.pool
+    async def _routed(
+        self, replicas: AsyncReplicas, op: Operation[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """:meth:`run` where the router says; a read a replica could not serve moves at once."""
+        route = replicas.route(op, self.after)
+        attempt = 0
+        while True:
+            try:
+                return await self._drive(route.steps(op.steps(*args, **kwargs)), route.pool)
+            except ShopError as error:
+                moved = replicas.reroute(route, error)
+                if moved is not None:
+                    route = moved
+                    continue
+                delay = self.policy.delay(error, attempt, op.read_only)
+                if delay is None:
+                    raise
+                await asyncio.sleep(delay)
+            attempt += 1
+            route = replicas.route(op, self.after)
+
+    async def _drive(self, steps: Steps[T], pool: AsyncPool) -> T:
         errors = pool.errors
         try:
             instruction = next(steps)
@@ -86,6 +119,10 @@ class AsyncPooledRunner:
                         try:
                             answer = await _execute(cursor, instruction, errors)
                         except ShopError as error:  # the op may say what it means
+                            if isinstance(error, DatabaseUnavailable):
+                                # Dead, or alive on a server that takes no writes
+                                # (25006): either way no use; drop it and its peers.
+                                await pool.heal(conn)
                             instruction = steps.throw(error)
                         else:
                             instruction = steps.send(answer)
@@ -145,7 +182,10 @@ class AsyncStore:
     __slots__ = ("_runner",)
 
     def __init__(
-        self, pool: AsyncPool | psycopg.AsyncConnection[TupleRow], *, retries: int = 5
+        self,
+        pool: AsyncPool | psycopg.AsyncConnection[TupleRow] | AsyncPooledRunner,
+        *,
+        retries: int = 5,
     ) -> None:
         """An AsyncStore on ``pool``, or bound to a connection (see :meth:`bound`)."""
         import psycopg
@@ -153,7 +193,9 @@ class AsyncStore:
         from shopdb.async_db import AsyncPool
 
         self._runner: AsyncPooledRunner | AsyncBoundRunner
-        if isinstance(pool, AsyncPool):
+        if isinstance(pool, AsyncPooledRunner):  # from after(): the same pool, after a token
+            self._runner = pool
+        elif isinstance(pool, AsyncPool):
             self._runner = AsyncPooledRunner(pool, retries)
         elif isinstance(pool, psycopg.AsyncConnection):
             self._runner = AsyncBoundRunner(pool)
@@ -195,6 +237,20 @@ class AsyncStore:
         with runner.pool.errors:
             async with runner.pool.raw() as conn, conn.transaction():
                 yield AsyncStore(conn)
+
+    # -- replicas: read-your-writes -------------------------------------------
+
+    async def freshness_token(self) -> str:
+        """A token past every write acknowledged so far; see :meth:`Store.freshness_token`."""
+        return await self._runner.run(freshness.position)
+
+    def after(self, token: str | None) -> AsyncStore:
+        """This AsyncStore for a caller whose reads must show ``token``; see :meth:`Store.after`."""
+        position = freshness.token_position(token)
+        runner = self._runner
+        if position is None or not isinstance(runner, AsyncPooledRunner):
+            return self
+        return AsyncStore(runner.reading_after(position))
 
     # -- users ---------------------------------------------------------------
 

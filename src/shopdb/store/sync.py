@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from shopdb.errors import ShopError, Translating, translating
+from shopdb.errors import DatabaseUnavailable, ShopError, Translating, translating
 from shopdb.schemas import CartItemRead, CartRead, CartView, ProductRead, Receipt, UserRead
-from shopdb.store import carts, products, users
+from shopdb.store import carts, freshness, products, users
 from shopdb.store.core import ALL, ONE, Offload, Operation, P, RetryPolicy, Steps
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from psycopg.rows import TupleRow
 
     from shopdb.db import Pool
+    from shopdb.replicas import Replicas
 
 T = TypeVar("T")
 
@@ -47,7 +48,7 @@ def _execute(cursor: psycopg.Cursor[TupleRow], query: Any, errors: Translating) 
 class PooledRunner:
     """Each operation on a pooled connection, in autocommit mode, retried as the policy says."""
 
-    __slots__ = ("cursors", "policy", "pool")
+    __slots__ = ("after", "cursors", "policy", "pool", "replicas")
 
     def __init__(self, pool: Pool, retries: int) -> None:
         self.pool = pool
@@ -55,13 +56,25 @@ class PooledRunner:
         # One cursor per connection, reused: a fresh cursor per statement sets
         # up its loaders again, which measured ~20 us of CPU per call here.
         self.cursors: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+        #: The pool's replicas (None: every operation on the pool), and the WAL
+        #: position the caller's reads must show (Store.after).
+        self.replicas: Replicas | None = pool.replicas
+        self.after: int | None = None
+
+    def reading_after(self, position: int) -> PooledRunner:
+        """This runner (same pool, cursors, policy) for reads that must show ``position``."""
+        runner = PooledRunner(self.pool, self.policy.retries)
+        runner.cursors, runner.after = self.cursors, position
+        return runner
 
     def run(self, op: Operation[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``op``; run it again after a deadlock, or a read that met a dead connection."""
+        if self.replicas is not None:
+            return self._routed(self.replicas, op, *args, **kwargs)
         attempt = 0
         while True:
             try:
-                return self._drive(op.steps(*args, **kwargs))
+                return self._drive(op.steps(*args, **kwargs), self.pool)
             except ShopError as error:
                 delay = self.policy.delay(error, attempt, op.read_only)
                 if delay is None:
@@ -69,8 +82,28 @@ class PooledRunner:
                 time.sleep(delay)
             attempt += 1
 
-    def _drive(self, steps: Steps[T]) -> T:
-        pool = self.pool
+    def _routed(
+        self, replicas: Replicas, op: Operation[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """:meth:`run` where the router says; a read a replica could not serve moves at once."""
+        route = replicas.route(op, self.after)
+        attempt = 0
+        while True:
+            try:
+                return self._drive(route.steps(op.steps(*args, **kwargs)), route.pool)
+            except ShopError as error:
+                moved = replicas.reroute(route, error)
+                if moved is not None:
+                    route = moved
+                    continue
+                delay = self.policy.delay(error, attempt, op.read_only)
+                if delay is None:
+                    raise
+                time.sleep(delay)
+            attempt += 1
+            route = replicas.route(op, self.after)
+
+    def _drive(self, steps: Steps[T], pool: Pool) -> T:
         errors = pool.errors
         try:
             instruction = next(steps)
@@ -89,6 +122,10 @@ class PooledRunner:
                         try:
                             answer = _execute(cursor, instruction, errors)
                         except ShopError as error:  # the op may say what it means
+                            if isinstance(error, DatabaseUnavailable):
+                                # Dead, or alive on a server that takes no writes
+                                # (25006): either way no use; drop it and its peers.
+                                pool.heal(conn)
                             instruction = steps.throw(error)
                         else:
                             instruction = steps.send(answer)
@@ -148,14 +185,18 @@ class Store:
 
     __slots__ = ("_runner",)
 
-    def __init__(self, pool: Pool | psycopg.Connection[TupleRow], *, retries: int = 5) -> None:
+    def __init__(
+        self, pool: Pool | psycopg.Connection[TupleRow] | PooledRunner, *, retries: int = 5
+    ) -> None:
         """A Store on ``pool``, or bound to a connection (see :meth:`bound`)."""
         import psycopg
 
         from shopdb.db import Pool
 
         self._runner: PooledRunner | BoundRunner
-        if isinstance(pool, Pool):
+        if isinstance(pool, PooledRunner):  # from after(): the same pool, reads after a token
+            self._runner = pool
+        elif isinstance(pool, Pool):
             self._runner = PooledRunner(pool, retries)
         elif isinstance(pool, psycopg.Connection):
             self._runner = BoundRunner(pool)
@@ -196,6 +237,35 @@ class Store:
             return
         with runner.pool.errors, runner.pool.raw() as conn, conn.transaction():
             yield Store(conn)
+
+    # -- replicas: read-your-writes -------------------------------------------
+
+    def freshness_token(self) -> str:
+        """A token for the database as it is now, past every write acknowledged so far.
+
+        Take it after a write (after its transaction commits) and keep it
+        with the caller (a cookie, a header: it is short, like ``0/3000148``);
+        pass it back to :meth:`after` so their next reads show that write,
+        whichever replica serves them. One round trip to the primary.
+        """
+        return self._runner.run(freshness.position)
+
+    def after(self, token: str | None) -> Store:
+        """This Store for a caller whose reads must show the state ``token`` marks.
+
+        With replicas configured, a read a replica may serve goes to one only
+        once it has replayed past the token (checked just before the read),
+        else to the primary; a user never sees their own write missing.
+        ``None`` (no token yet) gives this Store back; so does a bound Store,
+        whose reads always see its connection's state. Cheap: one per request.
+        Raises :class:`~shopdb.errors.InvalidInput` (``token``) for a string
+        :meth:`freshness_token` did not make.
+        """
+        position = freshness.token_position(token)
+        runner = self._runner
+        if position is None or not isinstance(runner, PooledRunner):
+            return self
+        return Store(runner.reading_after(position))
 
     # -- users ---------------------------------------------------------------
 
