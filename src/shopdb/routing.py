@@ -301,7 +301,11 @@ class Router(Generic[PoolT]):
         lag = self._lag(now, replica.replayed, replay_age)
         replica.lag = lag
         if lag is None:
-            return "lag unknown (nothing replayed since it started)"
+            # Behind every position kept; the oldest is as old as the bound, or start-up.
+            oldest = now - self._samples[0][0] if self._samples else 0.0
+            if oldest >= self.max_lag:
+                return f"lagging over {oldest:.1f} s (bound {self.max_lag:g} s)"
+            return "lag unknown (no commit replayed since it started)"
         if lag > self.max_lag:
             return f"lagging up to {lag:.1f} s (bound {self.max_lag:g} s)"
         return None
