@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.shopdb-installed
 
-.PHONY: run test lint typecheck pytest install clean bench bench-migrations bench-faults soak
+.PHONY: run test lint typecheck pytest install clean bench bench-migrations bench-faults bench-replicas soak
 
 install: $(STAMP)
 
@@ -51,6 +51,11 @@ soak: $(STAMP)
 ## bench-faults: restart and cut off the server under load; writes recovery times into docs/reliability.md
 bench-faults: $(STAMP)
 	$(BIN)/python -m bench.faults --write-docs
+
+## bench-replicas: catalog reads with 0, 1 and 2 streaming replicas, the cost of read-your-writes,
+## and how long a failover takes to serve writes again; writes docs/scaling.md
+bench-replicas: $(STAMP)
+	$(BIN)/python -m bench.replicas --write-docs
 
 clean:
 	rm -rf $(VENV) .shopdb .mypy_cache .ruff_cache
