@@ -4,7 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.shopdb-installed
 
-.PHONY: run test lint typecheck pytest install clean bench bench-migrations bench-faults soak async-api
+.PHONY: run test lint typecheck pytest install clean bench bench-migrations bench-faults \
+	bench-replicas soak async-api
 
 install: $(STAMP)
 
@@ -55,6 +56,11 @@ bench-faults: $(STAMP)
 ## async-api: write src/shopdb/store/async_api.py from sync_api.py (a test checks it is current)
 async-api: $(STAMP)
 	$(BIN)/python tools/make_async_api.py
+
+## bench-replicas: catalog reads with 0, 1 and 2 streaming replicas, the cost of read-your-writes,
+## and how long a failover takes to serve writes again; writes docs/scaling.md
+bench-replicas: $(STAMP)
+	$(BIN)/python -m bench.replicas --write-docs
 
 clean:
 	rm -rf $(VENV) .shopdb .mypy_cache .ruff_cache

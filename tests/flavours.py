@@ -77,6 +77,11 @@ class BlockingAsyncStore:
 
         return call
 
+    def after(self, token: str | None) -> Store:
+        """``store.after(token)``: no I/O, so called here rather than on the loop."""
+        assert isinstance(self._store, AsyncStore)
+        return as_store(self._store.after(token), self._loop)
+
     @contextmanager
     def transaction(self) -> Iterator[Store]:
         """``with store.transaction() as tx`` over ``async with``."""

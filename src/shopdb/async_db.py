@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import ExceptionContext
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+    from shopdb.async_replicas import AsyncReplicas
     from shopdb.embedded import EmbeddedServer
 
 #: The psycopg connection the AsyncStore and :meth:`AsyncPool.raw` use.
@@ -89,12 +90,25 @@ class AsyncPool:
         )
         event.listen(self.engine.sync_engine, "handle_error", self._sqlalchemy_error)
         self._sessions = async_sessionmaker(bind=self.engine, expire_on_commit=False)
+        #: The streaming replicas the AsyncStore's catalog reads may go to (None: none
+        #: configured); probed from :meth:`open` on.
+        self.replicas: AsyncReplicas | None = None
+        if settings.replica_urls is not None:
+            from shopdb.async_replicas import AsyncReplicas
+
+            self.replicas = AsyncReplicas(self, settings)
 
     @classmethod
     async def open(cls, target: Target, settings: Settings) -> AsyncPool:
         """A pool on ``target``, open; connections are made in the background."""
         pool = cls(target, settings)
         await pool.driver.open(wait=False)
+        if pool.replicas is not None:
+            try:
+                await pool.replicas.start()
+            except BaseException:
+                await pool.close()
+                raise
         return pool
 
     async def _born(self, conn: object) -> None:
@@ -187,6 +201,8 @@ class AsyncPool:
 
     async def close(self) -> None:
         """Close every connection."""
+        if self.replicas is not None:
+            await self.replicas.close()
         await self.engine.dispose()
         await self.driver.close()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shopdb.errors import ConfigurationError
@@ -113,6 +113,29 @@ class Settings(BaseSettings):
     migration_lock_wait: float = Field(
         60.0, ge=0, description="How long a migration run waits for another one to finish."
     )
+    replica_urls: SecretStr | None = Field(
+        None,
+        description="Streaming replicas of DATABASE_URL that catalog reads may go to: URLs "
+        "separated by commas; unset means every read on DATABASE_URL.",
+    )
+    replica_pool_size: int | None = Field(
+        None, ge=1, le=1000, description="Connections kept open to each replica; unset: POOL_SIZE."
+    )
+    replica_max_lag: float = Field(
+        5.0,
+        gt=0,
+        description="A replica that may be further behind the primary than this is left out "
+        "until it catches up.",
+    )
+    replica_probe_interval: float = Field(
+        1.0, gt=0, description="How often each replica's health and replay position are checked."
+    )
+
+    @field_validator("replica_urls", mode="before")
+    @classmethod
+    def _no_replicas(cls, value: object) -> object:
+        """An empty SHOPDB_REPLICA_URLS= means no replicas, as if unset."""
+        return None if isinstance(value, str) and not value.strip(" ,\t\n") else value
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -134,31 +157,70 @@ def _setting_name(loc: tuple[int | str, ...]) -> str:
     return "DATABASE_URL" if name == "database_url" else f"SHOPDB_{name.upper()}"
 
 
-def parse_database_url(raw: str) -> URL:
+def parse_database_url(raw: str, name: str = "DATABASE_URL") -> URL:
     """Parse a PostgreSQL URL as users write it and point it at psycopg 3.
 
-    Accepts ``postgres://``, ``postgresql://`` and ``postgresql+psycopg://``.
-    The error never repeats the URL, since it may hold a password.
+    Accepts ``postgres://``, ``postgresql://`` and ``postgresql+psycopg://``,
+    and libpq's multi-host form (``postgresql://h1:5432,h2:5432/db``), which
+    becomes SQLAlchemy's (``?host=h1:5432&host=h2:5432``). The error names
+    the setting (``name``) and never repeats the URL, since it may hold a password.
     """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     text = raw.strip()
     if not text:
-        raise ConfigurationError("DATABASE_URL is empty")
+        raise ConfigurationError(f"{name} is empty")
     try:
-        url = make_url(text)
+        url = make_url(_hosts_in_query(text))
     except (ArgumentError, ValueError):
         raise ConfigurationError(
-            "DATABASE_URL is not a URL; expected postgresql://user:password@host:port/database"
+            f"{name} is not a URL; expected postgresql://user:password@host:port/database"
         ) from None
     if url.drivername not in _POSTGRES_SCHEMES:
         raise ConfigurationError(
-            f"DATABASE_URL has scheme {url.drivername!r}; expected postgres:// or postgresql://"
+            f"{name} has scheme {url.drivername!r}; expected postgres:// or postgresql://"
         )
     if not url.database:
-        raise ConfigurationError("DATABASE_URL names no database (add /database_name at the end)")
+        raise ConfigurationError(f"{name} names no database (add /database_name at the end)")
     return url.set(drivername=DRIVER)
+
+
+def _hosts_in_query(text: str) -> str:
+    """libpq's ``//user@h1:p1,h2:p2/db`` as ``//user@/db?host=h1:p1&host=h2:p2``.
+
+    SQLAlchemy's URL parser takes one host; its psycopg dialect takes several
+    as repeated ``host`` query parameters. A URL with one host is left as is.
+    """
+    from urllib.parse import quote, urlsplit
+
+    parts = urlsplit(text)
+    userinfo, at, hostlist = parts.netloc.rpartition("@")
+    if "," not in hostlist:
+        return text
+    hosts = "&".join(f"host={quote(host, safe=':[]')}" for host in hostlist.split(","))
+    query = f"{hosts}&{parts.query}" if parts.query else hosts
+    return f"{parts.scheme}://{userinfo}{at}{parts.path}?{query}"
+
+
+def replica_urls(settings: Settings) -> list[URL]:
+    """The replicas ``SHOPDB_REPLICA_URLS`` lists, parsed (none when it is unset).
+
+    URLs are separated by commas (and any spaces); a comma inside one URL
+    (libpq's multi-host form) does not separate: only one followed by a
+    ``scheme://`` does.
+    """
+    import re
+
+    if settings.replica_urls is None:
+        return []
+    text = settings.replica_urls.get_secret_value()
+    pieces = re.split(r"[\s,]+(?=[A-Za-z][\w+.-]*://)", text.strip(" ,\t\n"))
+    return [
+        parse_database_url(piece.strip(" ,\t\n"), f"SHOPDB_REPLICA_URLS (URL {number})")
+        for number, piece in enumerate(pieces, 1)
+        if piece.strip(" ,\t\n")
+    ]
 
 
 def mask_url(url: URL | str) -> str:

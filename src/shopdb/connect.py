@@ -53,7 +53,7 @@ def resolve_target(url: str | None, settings: Settings, *, announce: bool = True
     if url is None and settings.database_url is not None:
         url = settings.database_url.get_secret_value()
     if url is not None:
-        return Target(parse_database_url(url))
+        return Target(primary_url(parse_database_url(url)))
     from shopdb.embedded import start_embedded
 
     server = start_embedded(
@@ -62,11 +62,42 @@ def resolve_target(url: str | None, settings: Settings, *, announce: bool = True
     return Target(parse_database_url(server.url()), server)
 
 
+def primary_url(url: URL) -> URL:
+    """``url``, asking for the read-write server when it lists several hosts.
+
+    After a failover the old primary may come back as a replica: with
+    ``target_session_attrs=read-write`` libpq skips it (and every other
+    read-only server), so the pool's connections always reach the primary.
+    A URL that says otherwise is left as it is.
+    """
+    hosts = url.query.get("host")
+    if isinstance(hosts, tuple) and len(hosts) > 1 and "target_session_attrs" not in url.query:
+        return url.update_query_dict({"target_session_attrs": "read-write"})
+    return url
+
+
 def libpq_url(url: URL, database: str | None = None) -> str:
-    """``url`` as a libpq URI (password included: never print it)."""
+    """``url`` as a libpq URI (password included: never print it).
+
+    Several hosts (SQLAlchemy's repeated ``host=h:p`` parameters) become
+    libpq's lists, ``host=h1,h2&port=p1,p2``.
+    """
     if database is not None:
         url = url.set(database=database)
+    hosts = url.query.get("host")
+    if isinstance(hosts, tuple):
+        names, ports = zip(*(_host_port(host) for host in hosts), strict=True)
+        url = url.update_query_dict({"host": ",".join(names), "port": ",".join(ports)})
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _host_port(host: str) -> tuple[str, str]:
+    """``h:5432`` -> (``h``, ``5432``); ``[::1]:5432`` -> (``::1``, ``5432``); no port: ``""``."""
+    if host.startswith("["):
+        name, _, rest = host[1:].partition("]")
+        return name, rest.removeprefix(":")
+    name, _, port = host.partition(":")
+    return name, port
 
 
 def wait_for_database(target: Target, settings: Settings) -> None:
@@ -121,9 +152,7 @@ def diagnose(target: Target, exc: psycopg.Error, settings: Settings) -> Connecti
     if exists is False:
         return DatabaseMissing(target.database)
     if exists is None:
-        return AuthenticationFailed(
-            f"PostgreSQL at {where} refused user {target.url.username!r}: {_libpq_reason(exc)}"
-        )
+        return _refused(target, exc, settings)
     return ConnectionFailed(f"PostgreSQL at {where} refused the connection: {_libpq_reason(exc)}")
 
 
@@ -147,11 +176,40 @@ def _database_exists(target: Target, settings: Settings) -> bool | None:
     return None
 
 
+def _refused(target: Target, exc: psycopg.Error, settings: Settings) -> ConnectionFailed:
+    """Why even the maintenance database refused us: our login, or no server of the kind
+    ``target_session_attrs`` asks for (a failover in progress: the servers are up, none of
+    them the primary yet), which time will fix."""
+    import psycopg
+
+    where = _where(target)
+    wanted = target.url.query.get("target_session_attrs", "any")
+    if wanted != "any":
+        try:
+            psycopg.connect(
+                libpq_url(target.url),
+                connect_timeout=int(settings.connect_timeout),
+                target_session_attrs="any",
+            ).close()
+        except psycopg.Error:
+            pass
+        else:
+            return DatabaseUnavailable(
+                f"PostgreSQL at {where} is up, but no server there is {wanted} "
+                "(target_session_attrs); a failover may be in progress"
+            )
+    return AuthenticationFailed(
+        f"PostgreSQL at {where} refused user {target.url.username!r}: {_libpq_reason(exc)}"
+    )
+
+
 def _where(target: Target) -> str:
     url = target.url
     if url.host:
         return f"{url.host}:{url.port or 5432}"
     socket = url.query.get("host")
+    if isinstance(socket, tuple):
+        return ", ".join(socket)
     if target.embedded is not None:
         return "the embedded server"
     return f"socket {socket}" if socket else "the local socket"

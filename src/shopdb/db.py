@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import ExceptionContext
 
     from shopdb.embedded import EmbeddedServer
+    from shopdb.replicas import Replicas
 
 #: A pooled connection, returned to the pool when its ``with`` block ends
 #: (the seed's ``r2d2::PooledConnection``).
@@ -99,6 +100,16 @@ class Pool:
         )
         event.listen(self.engine, "handle_error", self._sqlalchemy_error)
         self._sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
+        #: The streaming replicas the Store's catalog reads may go to (None: none configured).
+        self.replicas: Replicas | None = None
+        if settings.replica_urls is not None:
+            from shopdb.replicas import Replicas
+
+            try:
+                self.replicas = Replicas(self, settings)
+            except BaseException:
+                self.driver.close()
+                raise
 
     @property
     def url(self) -> str:
@@ -178,6 +189,8 @@ class Pool:
 
     def close(self) -> None:
         """Close every connection (those in use close when they are returned)."""
+        if self.replicas is not None:
+            self.replicas.close()
         self.engine.dispose()
         self.driver.close()
 

@@ -420,6 +420,7 @@ _UNAVAILABLE_STATES = frozenset(
         "57P03",  # cannot_connect_now: starting up or shutting down
         "53300",  # too_many_connections
         "25P03",  # idle_in_transaction_session_timeout
+        "25006",  # read_only_sql_transaction: a write reached a replica or a fenced primary
     }
 )
 _INPUT_STATES = {

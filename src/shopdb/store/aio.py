@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from shopdb.errors import ShopError, Translating, translating
+from shopdb.errors import DatabaseUnavailable, ShopError, Translating, translating
 from shopdb.store.core import ALL, ONE, Offload, Operation, P, RetryPolicy, Steps
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from psycopg.rows import TupleRow
 
     from shopdb.async_db import AsyncPool
+    from shopdb.async_replicas import AsyncReplicas
 
 T = TypeVar("T")
 
@@ -41,7 +42,7 @@ async def _execute(cursor: psycopg.AsyncCursor[TupleRow], query: Any, errors: Tr
 class AsyncPooledRunner:
     """Each operation on a pooled connection, in autocommit mode, retried as the policy says."""
 
-    __slots__ = ("cursors", "policy", "pool")
+    __slots__ = ("after", "cursors", "policy", "pool", "replicas")
 
     def __init__(self, pool: AsyncPool, retries: int) -> None:
         self.pool = pool
@@ -49,13 +50,25 @@ class AsyncPooledRunner:
         # One cursor per connection, reused: a fresh cursor per statement sets
         # up its loaders again, which measured ~20 us of CPU per call here.
         self.cursors: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+        #: The pool's replicas (None: every operation on the pool), and the WAL
+        #: position the caller's reads must show (AsyncStore.after).
+        self.replicas: AsyncReplicas | None = pool.replicas
+        self.after: int | None = None
+
+    def reading_after(self, position: int) -> AsyncPooledRunner:
+        """This runner (same pool, cursors, policy) for reads that must show ``position``."""
+        runner = AsyncPooledRunner(self.pool, self.policy.retries)
+        runner.cursors, runner.after = self.cursors, position
+        return runner
 
     async def run(self, op: Operation[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``op``; run it again after a deadlock, or a read that met a dead connection."""
+        if self.replicas is not None:
+            return await self._routed(self.replicas, op, *args, **kwargs)
         attempt = 0
         while True:
             try:
-                return await self._drive(op.steps(*args, **kwargs))
+                return await self._drive(op.steps(*args, **kwargs), self.pool)
             except ShopError as error:
                 delay = self.policy.delay(error, attempt, op.read_only)
                 if delay is None:
@@ -63,8 +76,28 @@ class AsyncPooledRunner:
                 await asyncio.sleep(delay)
             attempt += 1
 
-    async def _drive(self, steps: Steps[T]) -> T:
-        pool = self.pool
+    async def _routed(
+        self, replicas: AsyncReplicas, op: Operation[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """:meth:`run` where the router says; a read a replica could not serve moves at once."""
+        route = replicas.route(op, self.after)
+        attempt = 0
+        while True:
+            try:
+                return await self._drive(route.steps(op.steps(*args, **kwargs)), route.pool)
+            except ShopError as error:
+                moved = replicas.reroute(route, error)
+                if moved is not None:
+                    route = moved
+                    continue
+                delay = self.policy.delay(error, attempt, op.read_only)
+                if delay is None:
+                    raise
+                await asyncio.sleep(delay)
+            attempt += 1
+            route = replicas.route(op, self.after)
+
+    async def _drive(self, steps: Steps[T], pool: AsyncPool) -> T:
         errors = pool.errors
         try:
             instruction = next(steps)
@@ -83,6 +116,10 @@ class AsyncPooledRunner:
                         try:
                             answer = await _execute(cursor, instruction, errors)
                         except ShopError as error:  # the op may say what it means
+                            if isinstance(error, DatabaseUnavailable):
+                                # Dead, or alive on a server that takes no writes
+                                # (25006): either way no use; drop it and its peers.
+                                await pool.heal(conn)
                             instruction = steps.throw(error)
                         else:
                             instruction = steps.send(answer)
@@ -136,6 +173,8 @@ def runner_for(source: object, retries: int) -> AsyncPooledRunner | AsyncBoundRu
 
     from shopdb.async_db import AsyncPool
 
+    if isinstance(source, AsyncPooledRunner):  # from AsyncStore.after
+        return source
     if isinstance(source, AsyncPool):
         return AsyncPooledRunner(source, retries)
     if isinstance(source, psycopg.AsyncConnection):

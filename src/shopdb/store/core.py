@@ -29,7 +29,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, NamedTuple, ParamSpec, TypeAlias, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, ParamSpec, TypeAlias, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -70,19 +70,32 @@ Instruction: TypeAlias = Query | Offload
 Steps: TypeAlias = Generator[Instruction, Any, T]
 
 
+#: Whether a streaming replica may serve an operation (``Operation.replica``), when the
+#: pool has replicas: ``"never"`` (writes, and reads that must see the latest state, like
+#: a login); ``"fresh"``: one that has replayed the caller's freshness token, else the
+#: primary; ``"stale"``: any within the lag bound (the catalog). See :mod:`shopdb.routing`.
+ReplicaUse: TypeAlias = Literal["never", "fresh", "stale"]
+
+
 @dataclass(frozen=True, slots=True)
 class Operation(Generic[P, T]):
-    """One Store operation: its steps, and whether it only reads (and so may be retried)."""
+    """One Store operation: its steps, whether it only reads (and so may be retried),
+    and whether a replica may serve it (:data:`ReplicaUse`)."""
 
     steps: Callable[P, Steps[T]]
     read_only: bool
+    replica: ReplicaUse = "never"
 
 
-def operation(*, read_only: bool = False) -> Callable[[Callable[P, Steps[T]]], Operation[P, T]]:
-    """Mark a generator function as a Store operation."""
+def operation(
+    *, read_only: bool = False, replica: ReplicaUse = "never"
+) -> Callable[[Callable[P, Steps[T]]], Operation[P, T]]:
+    """Mark a generator function as a Store operation; only a read may go to a replica."""
+    if replica != "never" and not read_only:
+        raise ValueError("only a read_only operation may be served by a replica")
 
     def wrap(steps: Callable[P, Steps[T]]) -> Operation[P, T]:
-        return Operation(steps, read_only)
+        return Operation(steps, read_only, replica)
 
     return wrap
 

@@ -86,7 +86,7 @@ def create(
     return product(returned((yield Query(INSERT, params, ONE))))
 
 
-@operation(read_only=True)
+@operation(read_only=True, replica="stale")
 def get(product_id: int) -> Steps[ProductRead]:
     """The product with ``product_id``; :class:`NotFound` if there is none."""
     ident(product_id, "product_id")
@@ -96,7 +96,7 @@ def get(product_id: int) -> Steps[ProductRead]:
     return product(row)
 
 
-@operation(read_only=True)
+@operation(read_only=True, replica="stale")
 def page(after_id: int | None = None, limit: int = 50) -> Steps[list[ProductRead]]:
     """Up to ``limit`` products with ids above ``after_id``, by id."""
     after = 0 if after_id is None else integer(after_id, "after_id", 0)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from shopdb.errors import ShopError, Translating, translating
+from shopdb.errors import DatabaseUnavailable, ShopError, Translating, translating
 from shopdb.store.core import ALL, ONE, Offload, Operation, P, RetryPolicy, Steps
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from psycopg.rows import TupleRow
 
     from shopdb.db import Pool
+    from shopdb.replicas import Replicas
 
 T = TypeVar("T")
 
@@ -44,7 +45,7 @@ def _execute(cursor: psycopg.Cursor[TupleRow], query: Any, errors: Translating) 
 class PooledRunner:
     """Each operation on a pooled connection, in autocommit mode, retried as the policy says."""
 
-    __slots__ = ("cursors", "policy", "pool")
+    __slots__ = ("after", "cursors", "policy", "pool", "replicas")
 
     def __init__(self, pool: Pool, retries: int) -> None:
         self.pool = pool
@@ -52,13 +53,25 @@ class PooledRunner:
         # One cursor per connection, reused: a fresh cursor per statement sets
         # up its loaders again, which measured ~20 us of CPU per call here.
         self.cursors: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+        #: The pool's replicas (None: every operation on the pool), and the WAL
+        #: position the caller's reads must show (Store.after).
+        self.replicas: Replicas | None = pool.replicas
+        self.after: int | None = None
+
+    def reading_after(self, position: int) -> PooledRunner:
+        """This runner (same pool, cursors, policy) for reads that must show ``position``."""
+        runner = PooledRunner(self.pool, self.policy.retries)
+        runner.cursors, runner.after = self.cursors, position
+        return runner
 
     def run(self, op: Operation[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``op``; run it again after a deadlock, or a read that met a dead connection."""
+        if self.replicas is not None:
+            return self._routed(self.replicas, op, *args, **kwargs)
         attempt = 0
         while True:
             try:
-                return self._drive(op.steps(*args, **kwargs))
+                return self._drive(op.steps(*args, **kwargs), self.pool)
             except ShopError as error:
                 delay = self.policy.delay(error, attempt, op.read_only)
                 if delay is None:
@@ -66,8 +79,28 @@ class PooledRunner:
                 time.sleep(delay)
             attempt += 1
 
-    def _drive(self, steps: Steps[T]) -> T:
-        pool = self.pool
+    def _routed(
+        self, replicas: Replicas, op: Operation[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """:meth:`run` where the router says; a read a replica could not serve moves at once."""
+        route = replicas.route(op, self.after)
+        attempt = 0
+        while True:
+            try:
+                return self._drive(route.steps(op.steps(*args, **kwargs)), route.pool)
+            except ShopError as error:
+                moved = replicas.reroute(route, error)
+                if moved is not None:
+                    route = moved
+                    continue
+                delay = self.policy.delay(error, attempt, op.read_only)
+                if delay is None:
+                    raise
+                time.sleep(delay)
+            attempt += 1
+            route = replicas.route(op, self.after)
+
+    def _drive(self, steps: Steps[T], pool: Pool) -> T:
         errors = pool.errors
         try:
             instruction = next(steps)
@@ -86,6 +119,10 @@ class PooledRunner:
                         try:
                             answer = _execute(cursor, instruction, errors)
                         except ShopError as error:  # the op may say what it means
+                            if isinstance(error, DatabaseUnavailable):
+                                # Dead, or alive on a server that takes no writes
+                                # (25006): either way no use; drop it and its peers.
+                                pool.heal(conn)
                             instruction = steps.throw(error)
                         else:
                             instruction = steps.send(answer)
@@ -137,6 +174,8 @@ def runner_for(source: object, retries: int) -> PooledRunner | BoundRunner:
 
     from shopdb.db import Pool
 
+    if isinstance(source, PooledRunner):  # from Store.after: the same pool, reads after a token
+        return source
     if isinstance(source, Pool):
         return PooledRunner(source, retries)
     if isinstance(source, psycopg.Connection):

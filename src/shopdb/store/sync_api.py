@@ -22,7 +22,7 @@ from shopdb.schemas import (
     ProductRead,
     UserRead,
 )
-from shopdb.store import carts, orders, products, users
+from shopdb.store import carts, freshness, orders, products, users
 from shopdb.store.sync import BoundRunner, PooledRunner, runner_for, transaction
 
 if TYPE_CHECKING:
@@ -53,7 +53,9 @@ class Store:
 
     __slots__ = ("_runner",)
 
-    def __init__(self, pool: Pool | psycopg.Connection[TupleRow], *, retries: int = 5) -> None:
+    def __init__(
+        self, pool: Pool | psycopg.Connection[TupleRow] | PooledRunner, *, retries: int = 5
+    ) -> None:
         """On ``pool`` (each call takes a pooled connection), or bound to a connection."""
         self._runner: PooledRunner | BoundRunner = runner_for(pool, retries)
 
@@ -87,6 +89,35 @@ class Store:
     def for_user(self, user_id: int) -> Shopper:
         """What the user with ``user_id`` may see and do: their cart, their orders."""
         return Shopper(self._runner, user_id)
+
+    # -- replicas: read-your-writes -------------------------------------------
+
+    def freshness_token(self) -> str:
+        """A token for the database as it is now, past every write acknowledged so far.
+
+        Take it after a write (after its transaction commits) and keep it
+        with the caller (a cookie, a header: it is short, like ``0/3000148``);
+        pass it back to :meth:`after` so their next reads show that write,
+        whichever replica serves them. One round trip to the primary.
+        """
+        return self._runner.run(freshness.position)
+
+    def after(self, token: str | None) -> Store:
+        """This Store for a caller whose reads must show the state ``token`` marks.
+
+        With replicas configured, a read a replica may serve goes to one only
+        once it has replayed past the token (checked just before the read),
+        else to the primary; a user never sees their own write missing.
+        ``None`` (no token yet) gives this Store back; so does a bound Store,
+        whose reads always see its connection's state. Cheap: one per request.
+        Raises :class:`~shopdb.errors.InvalidInput` (``token``) for a string
+        :meth:`freshness_token` did not make.
+        """
+        position = freshness.token_position(token)
+        runner = self._runner
+        if position is None or not isinstance(runner, PooledRunner):
+            return self
+        return Store(runner.reading_after(position))
 
     # -- users ---------------------------------------------------------------
 
