@@ -137,7 +137,12 @@ def bound_store(
         with psycopg.connect(url, **kwargs) as conn:
             conn.execute("SELECT 1")  # the transaction starts now: calls become savepoints
             try:
-                yield Store.bound(conn), lambda q, p=(): conn.execute(q, p).fetchall()
+
+                def sync_sql(query: str, params: Any = ()) -> list[tuple[Any, ...]]:
+                    cursor = conn.execute(query, params)
+                    return cursor.fetchall() if cursor.description is not None else []
+
+                yield Store.bound(conn), sync_sql
             finally:
                 conn.rollback()
         return
@@ -162,7 +167,7 @@ async def _fetchall(
     conn: psycopg.AsyncConnection[TupleRow], query: str, params: Any
 ) -> list[tuple[Any, ...]]:
     cursor = await conn.execute(query, params)
-    return await cursor.fetchall()
+    return await cursor.fetchall() if cursor.description is not None else []
 
 
 async def _rollback_and_close(conn: psycopg.AsyncConnection[TupleRow]) -> None:

@@ -35,9 +35,11 @@ def test_each_store_operation_is_one_round_trip(
     proxied: tuple[Store, CountingProxy],
 ) -> None:
     store, proxy = proxied
-    user = store.create_user("wire", "wire@example.com", "correct horse")
+    users = [
+        store.create_user(f"wire{i}", f"wire{i}@example.com", "correct horse") for i in range(5)
+    ]
     products = [store.create_product(f"P{i}", "1.00", 1000) for i in range(12)]
-    carts = [store.create_cart(user.id).id for _ in range(4)]
+    carts = [store.create_cart(user.id).id for user in users[:4]]  # one open cart per user
     for cart in carts[:2]:
         for product in products[:2]:
             store.add_to_cart(cart, product.id)
@@ -47,8 +49,13 @@ def test_each_store_operation_is_one_round_trip(
 
     assert _trips(proxy, lambda: store.get_product(products[0].id)) == 1
     assert _trips(proxy, lambda: store.list_products(limit=20)) == 1
+    # A mutation returns the cart view from the same statement.
     assert _trips(proxy, lambda: store.add_to_cart(carts[0], products[3].id)) == 1
+    assert _trips(proxy, lambda: store.set_quantity(carts[0], products[3].id, 2)) == 1
     assert _trips(proxy, lambda: store.get_cart(carts[2])) == 1
+    shopper = store.for_user(users[0].id)
+    assert _trips(proxy, lambda: shopper.add(products[4].id)) == 1
+    assert _trips(proxy, shopper.cart) == 1
     assert _trips(proxy, lambda: store.adjust_inventory(products[0].id, 1)) == 1
     # Checkout costs the same for 2 lines and for 12.
     store.checkout(carts[0])  # prepares the statement
@@ -59,6 +66,14 @@ def test_each_store_operation_is_one_round_trip(
     store.checkout(carts[2])
     twelve_lines = proxy.round_trips
     assert two_lines == twelve_lines == 1
+    # An order with its lines, and a move between states, are one statement each.
+    order = store.checkout(carts[3])
+    assert _trips(proxy, lambda: store.get_order(order.id)) == 1
+    assert _trips(proxy, lambda: store.list_orders(users[3].id)) == 1
+    store.pay_order(order.id)  # prepares the statement every move shares
+    proxy.reset()
+    store.ship_order(order.id)
+    assert proxy.round_trips == 1
 
 
 def test_the_counter_sees_every_round_trip_of_a_transaction(

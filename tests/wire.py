@@ -31,6 +31,9 @@ class CountingProxy:
         self.round_trips = 0
         self._lock = threading.Lock()
         self._closing = False
+        self._cut = threading.Event()
+        #: Set once a connection was cut by :meth:`cut_after_next_commit`.
+        self.was_cut = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def url(self) -> URL:
@@ -48,6 +51,17 @@ class CountingProxy:
     def close(self) -> None:
         self._closing = True
         self._listener.close()
+
+    def cut_after_next_commit(self) -> None:
+        """Cut the next connection that receives ReadyForQuery, dropping that answer.
+
+        The server sends ReadyForQuery ('Z') only once the statement's
+        transaction is over (committed, in autocommit mode), so the client
+        loses the answer to a statement that did commit: the fault a retry
+        must survive.
+        """
+        self.was_cut.clear()
+        self._cut.set()
 
     def _connect_upstream(self) -> socket.socket:
         host = self._upstream.host
@@ -70,10 +84,30 @@ class CountingProxy:
             threading.Thread(target=self._pump, args=(server, client), daemon=True).start()
             threading.Thread(target=self._frontend, args=(client, server), daemon=True).start()
 
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        """Server to client; every message is a type byte and a length."""
+        buffer = b""
         try:
             while data := source.recv(65536):
+                if not self._cut.is_set():
+                    sink.sendall(data)
+                    continue
+                buffer += data
+                kinds = []
+                while len(buffer) >= 5:
+                    (length,) = struct.unpack("!I", buffer[1:5])
+                    if len(buffer) < 1 + length:
+                        break
+                    kinds.append(buffer[:1])
+                    buffer = buffer[1 + length :]
+                if b"Z" in kinds and self._cut.is_set():
+                    self._cut.clear()
+                    # shutdown, not just close: the other pump thread is blocked
+                    # in recv on these sockets, and close alone sends no FIN.
+                    for side in (source, sink):
+                        side.shutdown(socket.SHUT_RDWR)
+                    self.was_cut.set()
+                    return
                 sink.sendall(data)
         except OSError:
             pass

@@ -356,8 +356,11 @@ class InvalidTransition(Conflict):
         self.wanted = wanted
 
     def details(self) -> dict[str, JSON]:
-        """``{"order_id": 9, "status": "shipped", "wanted": "cancelled"}``."""
-        return {"order_id": self.order_id, "status": self.status, "wanted": self.wanted}
+        """``{"order_id": 9, "order_status": "shipped", "wanted": "cancelled"}``.
+
+        (``order_status``: a problem's ``status`` is its HTTP status.)
+        """
+        return {"order_id": self.order_id, "order_status": self.status, "wanted": self.wanted}
 
 
 class DatabaseNotEmpty(Conflict):
