@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -36,6 +36,8 @@ def run_cli(
         check=False,
     )
 
+
+T = TypeVar("T")
 
 PACKAGE_VERSIONS = (
     Path(__file__).resolve().parents[1] / "src" / "shopdb" / "migrations" / "versions"
@@ -80,6 +82,24 @@ def upgrade() -> None:
 def downgrade() -> None:
     {downgrade}
 '''
+
+
+def together(calls: list[Callable[[], T]], hang_guard: float = 120.0) -> list[T | Exception]:
+    """Run every call on its own thread, released at the same instant; results or errors."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    gate = threading.Barrier(len(calls), timeout=hang_guard)
+
+    def run(call: Callable[[], T]) -> T | Exception:
+        gate.wait()
+        try:
+            return call()
+        except Exception as exc:  # collected and judged by the test
+            return exc
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as executor:
+        return list(executor.map(run, calls))
 
 
 def refused(conn: Connection, sql: str, **params: object) -> ShopError:

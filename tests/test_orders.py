@@ -6,9 +6,7 @@ threads (tasks on one loop, for the async flavour) on real connections.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -30,25 +28,11 @@ from shopdb.schemas import Order
 from shopdb.testing import DatabaseFactory
 
 from .flavours import Flavour, LoopThread, Sql, pooled_store
+from .helpers import together
 from .wire import counting_proxy
 
 T = TypeVar("T")
 HANG_GUARD = 120.0
-
-
-def _together(calls: list[Callable[[], T]]) -> list[T | Exception]:
-    """Run every call on its own thread, released at the same instant."""
-    gate = threading.Barrier(len(calls), timeout=HANG_GUARD)
-
-    def run(call: Callable[[], T]) -> T | Exception:
-        gate.wait()
-        try:
-            return call()
-        except Exception as exc:  # collected and judged by the test
-            return exc
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as executor:
-        return list(executor.map(run, calls))
 
 
 def _refused(sql: Sql, query: str, params: tuple[object, ...]) -> Exception:
@@ -192,7 +176,7 @@ def test_twenty_checkouts_of_one_cart_make_one_order_and_twenty_equal_answers(
     cart = store.create_cart(alice).id
     store.add_to_cart(cart, tea.id, 3)
 
-    answers = _together([lambda: store.checkout(cart)] * 20)
+    answers = together([lambda: store.checkout(cart)] * 20)
 
     refused = [a for a in answers if not isinstance(a, Order)]
     assert refused == []
@@ -209,7 +193,7 @@ def test_concurrent_cancels_return_the_stock_exactly_once(committed_store: Store
     store.for_user(alice).add(tea.id, 4)
     order = store.for_user(alice).checkout()
 
-    answers = _together([lambda: store.cancel_order(order.id)] * 16)
+    answers = together([lambda: store.cancel_order(order.id)] * 16)
 
     assert sum(isinstance(a, Order) for a in answers) == 1
     assert sum(isinstance(a, InvalidTransition) for a in answers) == 15
@@ -221,7 +205,7 @@ def test_racing_shoppers_share_one_open_cart(committed_store: Store) -> None:
     alice = _user(store, "alice")
     tea = store.create_product("Tea", "2.00", 100)
 
-    answers = _together([lambda: store.for_user(alice).add(tea.id, 1)] * 16)
+    answers = together([lambda: store.for_user(alice).add(tea.id, 1)] * 16)
 
     assert {a.id for a in answers if not isinstance(a, Exception)} == {
         store.for_user(alice).cart().id

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import random
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TypeVar
 
@@ -13,23 +10,10 @@ from shopdb import Store
 from shopdb.errors import InsufficientInventory
 from shopdb.schemas import Receipt
 
+from .helpers import together
+
 T = TypeVar("T")
 THREADS = 16
-
-
-def _together(calls: list[Callable[[], T]]) -> list[T | Exception]:
-    """Run every call on its own thread, released at the same instant."""
-    gate = threading.Barrier(len(calls))
-
-    def run(call: Callable[[], T]) -> T | Exception:
-        gate.wait()
-        try:
-            return call()
-        except Exception as exc:  # collected and judged by the test
-            return exc
-
-    with ThreadPoolExecutor(max_workers=len(calls)) as executor:
-        return list(executor.map(run, calls))
 
 
 def _carts(store: Store, count: int) -> list[int]:
@@ -50,7 +34,7 @@ def test_checkouts_racing_for_scarce_stock_sell_exactly_what_was_there(
     for cart in carts:
         store.add_to_cart(cart, product.id, 2)  # 32 wanted, 20 there
 
-    results = _together([partial(store.checkout, cart) for cart in carts])
+    results = together([partial(store.checkout, cart) for cart in carts])
 
     sold = [r for r in results if isinstance(r, Receipt)]
     refused = [r for r in results if isinstance(r, InsufficientInventory)]
@@ -83,7 +67,7 @@ def test_checkouts_of_overlapping_carts_neither_deadlock_nor_oversell(
         for product_id, quantity in wanted[cart].items():
             store.add_to_cart(cart, product_id, quantity)
 
-    results = _together([partial(store.checkout, cart) for cart in carts])
+    results = together([partial(store.checkout, cart) for cart in carts])
 
     unexpected = [r for r in results if isinstance(r, Exception)]
     assert all(isinstance(r, InsufficientInventory) for r in unexpected), unexpected
@@ -108,7 +92,7 @@ def test_threads_adding_one_product_to_one_cart_sum_on_one_line(committed_store:
     product = store.create_product("Popular", "2.00", 1000)
     (cart,) = _carts(store, 1)
 
-    results = _together([lambda: store.add_to_cart(cart, product.id, 1)] * THREADS)
+    results = together([lambda: store.add_to_cart(cart, product.id, 1)] * THREADS)
 
     assert not [r for r in results if isinstance(r, Exception)]
     items = store.get_cart(cart).items
@@ -119,7 +103,7 @@ def test_concurrent_stock_adjustments_never_go_below_zero(committed_store: Store
     store = committed_store
     product = store.create_product("Scarce", "2.00", 10)
 
-    results = _together([lambda: store.adjust_inventory(product.id, -1)] * THREADS)
+    results = together([lambda: store.adjust_inventory(product.id, -1)] * THREADS)
 
     assert sum(isinstance(r, int) for r in results) == 10
     assert sum(isinstance(r, InsufficientInventory) for r in results) == THREADS - 10
