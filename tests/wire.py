@@ -102,11 +102,11 @@ class CountingProxy:
                     buffer = buffer[1 + length :]
                 if b"Z" in kinds and self._cut.is_set():
                     self._cut.clear()
+                    self.was_cut.set()  # before the client can notice, not after
                     # shutdown, not just close: the other pump thread is blocked
                     # in recv on these sockets, and close alone sends no FIN.
                     for side in (source, sink):
                         side.shutdown(socket.SHUT_RDWR)
-                    self.was_cut.set()
                     return
                 sink.sendall(data)
         except OSError:
