@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shopdb.connect import libpq_url
-from shopdb.errors import translate
+from shopdb.errors import translating
 
 if TYPE_CHECKING:
     from psycopg import sql
@@ -41,15 +41,15 @@ def _name(target: Target) -> sql.Identifier:
 def _maintenance(target: Target, settings: Settings, statement: sql.Composed) -> None:
     import psycopg
 
-    try:
-        with psycopg.connect(
+    with (
+        translating,
+        psycopg.connect(
             libpq_url(target.url, "postgres"),
             autocommit=True,
             connect_timeout=int(settings.connect_timeout),
-        ) as conn:
-            conn.execute(statement)
-    except psycopg.Error as exc:
-        raise translate(exc) from None
+        ) as conn,
+    ):
+        conn.execute(statement)
 
 
 def grant_app_role(
@@ -57,7 +57,7 @@ def grant_app_role(
 ) -> None:
     """Create or update a login role that may use shopdb's tables and nothing more.
 
-    The role may read and write the four tables and use their sequences; it
+    The role may read and write shopdb's tables and use their sequences; it
     may not create, alter or drop anything (it owns nothing, and CREATE on
     schema ``public`` is revoked from PUBLIC, as PostgreSQL 15 does by
     default). Its sessions get shopdb's timeouts and UTC as role defaults, so
@@ -72,58 +72,56 @@ def grant_app_role(
 
     name = sql.Identifier(role)
     database = sql.Identifier(target.database)
-    try:
-        with (
-            psycopg.connect(
-                libpq_url(target.url),
-                autocommit=True,
-                connect_timeout=int(settings.connect_timeout),
-            ) as conn,
-            conn.transaction(),
-        ):
-            row = conn.execute(
-                "SELECT rolsuper, pg_get_userbyid(d.datdba) = r.rolname FROM pg_roles r, "
-                "pg_database d WHERE r.rolname = %s AND d.datname = current_database()",
-                (role,),
-            ).fetchone()
-            if row is not None and (row[0] or row[1]):
-                raise ConfigurationError(
-                    f"role {role!r} is a superuser or owns the database; "
-                    "the app role must be a dedicated role"
-                )
-            verb = "CREATE" if row is None else "ALTER"
-            login = sql.SQL("{} ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE").format(
-                sql.SQL(verb), name
+    with (
+        translating,
+        psycopg.connect(
+            libpq_url(target.url),
+            autocommit=True,
+            connect_timeout=int(settings.connect_timeout),
+        ) as conn,
+        conn.transaction(),
+    ):
+        row = conn.execute(
+            "SELECT rolsuper, pg_get_userbyid(d.datdba) = r.rolname FROM pg_roles r, "
+            "pg_database d WHERE r.rolname = %s AND d.datname = current_database()",
+            (role,),
+        ).fetchone()
+        if row is not None and (row[0] or row[1]):
+            raise ConfigurationError(
+                f"role {role!r} is a superuser or owns the database; "
+                "the app role must be a dedicated role"
             )
-            if password is not None:
-                login += sql.SQL(" PASSWORD {}").format(sql.Literal(password))
-            conn.execute(login)
-            tables = sql.SQL(", ").join(sql.Identifier(t.name) for t in TABLES)
-            for statement in (
-                "GRANT CONNECT ON DATABASE {db} TO {role}",
-                "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
-                "GRANT USAGE ON SCHEMA public TO {role}",
-                "GRANT SELECT, INSERT, UPDATE, DELETE ON {tables} TO {role}",
-            ):
-                conn.execute(sql.SQL(statement).format(db=database, role=name, tables=tables))
-            for table in TABLES:
-                conn.execute(
-                    sql.SQL("GRANT USAGE, SELECT ON SEQUENCE {} TO {}").format(
-                        sql.Identifier(f"{table.name}_id_seq"), name
-                    )
+        verb = "CREATE" if row is None else "ALTER"
+        login = sql.SQL("{} ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE").format(
+            sql.SQL(verb), name
+        )
+        if password is not None:
+            login += sql.SQL(" PASSWORD {}").format(sql.Literal(password))
+        conn.execute(login)
+        tables = sql.SQL(", ").join(sql.Identifier(t.name) for t in TABLES)
+        for statement in (
+            "GRANT CONNECT ON DATABASE {db} TO {role}",
+            "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+            "GRANT USAGE ON SCHEMA public TO {role}",
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON {tables} TO {role}",
+        ):
+            conn.execute(sql.SQL(statement).format(db=database, role=name, tables=tables))
+        for table in TABLES:
+            conn.execute(
+                sql.SQL("GRANT USAGE, SELECT ON SEQUENCE {} TO {}").format(
+                    sql.Identifier(f"{table.name}_id_seq"), name
                 )
-            defaults = {
-                "statement_timeout": f"{int(settings.statement_timeout * 1000)}ms",
-                "idle_in_transaction_session_timeout": (
-                    f"{int(settings.idle_in_transaction_timeout * 1000)}ms"
-                ),
-                "TimeZone": "UTC",
-            }
-            for setting, value in defaults.items():
-                conn.execute(
-                    sql.SQL("ALTER ROLE {} IN DATABASE {} SET {} = {}").format(
-                        name, database, sql.Identifier(setting), sql.Literal(value)
-                    )
+            )
+        defaults = {
+            "statement_timeout": f"{int(settings.statement_timeout * 1000)}ms",
+            "idle_in_transaction_session_timeout": (
+                f"{int(settings.idle_in_transaction_timeout * 1000)}ms"
+            ),
+            "TimeZone": "UTC",
+        }
+        for setting, value in defaults.items():
+            conn.execute(
+                sql.SQL("ALTER ROLE {} IN DATABASE {} SET {} = {}").format(
+                    name, database, sql.Identifier(setting), sql.Literal(value)
                 )
-    except psycopg.Error as exc:
-        raise translate(exc) from None
+            )

@@ -110,19 +110,28 @@ def _price(value: object) -> Decimal:
         raise ValueError(  # noqa: TRY004 (pydantic reports a ValueError as the field's problem)
             'must be a string such as "19.99" (a number could lose cents)'
         )
+    problem = price_problem(amount)
+    if problem is not None:
+        raise ValueError(problem)
+    return amount.quantize(_CENT)
+
+
+def price_problem(amount: Decimal) -> str | None:
+    """What is wrong with ``amount`` as a price, or None: the rule the database's
+    ``ck_products_price_scale`` and ``ck_products_price_nonnegative_finite`` enforce."""
     if not amount.is_finite():
-        raise ValueError("must be a finite amount")
+        return "must be a finite amount"
     if amount < 0:
-        raise ValueError("must be at least 0")
+        return "must be at least 0"
     if amount >= PRICE_LIMIT:
-        raise ValueError(f"must be less than {PRICE_LIMIT:,}")
+        return f"must be less than {PRICE_LIMIT:,}"
     try:
         exact = amount.quantize(_CENT)
     except InvalidOperation:
-        raise ValueError(f"must have at most {PRICE_SCALE} decimal places") from None
+        exact = None
     if exact != amount:
-        raise ValueError(f"must have at most {PRICE_SCALE} decimal places")
-    return exact
+        return f"must have at most {PRICE_SCALE} decimal places"
+    return None
 
 
 def _amount_text(value: Decimal | None) -> str | None:

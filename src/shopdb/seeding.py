@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shopdb.errors import DatabaseNotEmpty, InvalidInput, translate
+from shopdb.errors import DatabaseNotEmpty, InvalidInput, translating
 
 if TYPE_CHECKING:
     import psycopg
@@ -82,7 +82,6 @@ def seed_database(
     :class:`~shopdb.errors.DatabaseNotEmpty`; with ``truncate`` they are
     emptied first (``TRUNCATE ... RESTART IDENTITY``) instead.
     """
-    import psycopg
 
     from shopdb.bulk import require_tables
     from shopdb.passwords import hash_password
@@ -91,29 +90,26 @@ def seed_database(
     require_tables(conn, *TABLES)
     # Hashed once: argon2 takes tens of milliseconds a hash, by design.
     password_hash = hash_password(DEMO_PASSWORD) if users else ""
-    try:
-        with conn.transaction():
-            _make_room(conn, truncate=truncate)
-            _copy(
-                conn,
-                "products (id, name, description, price, inventory_count)",
-                _products(products, seed),
+    with translating, conn.transaction():
+        _make_room(conn, truncate=truncate)
+        _copy(
+            conn,
+            "products (id, name, description, price, inventory_count)",
+            _products(products, seed),
+        )
+        _copy(
+            conn,
+            "users (id, username, email, password_hash, created_at)",
+            _users(users, password_hash),
+        )
+        _copy(conn, "carts (id, user_id, created_at, closed_at)", _carts(carts, users, seed))
+        items = _Counter(_cart_items(carts, users, products, seed))
+        _copy(conn, "cart_items (id, cart_id, product_id, quantity)", items)
+        for table, count in zip(TABLES, (products, users, carts, items.count), strict=True):
+            conn.execute(
+                "SELECT setval(pg_get_serial_sequence(%s, 'id'), %s, %s)",
+                (table, max(count, 1), count > 0),
             )
-            _copy(
-                conn,
-                "users (id, username, email, password_hash, created_at)",
-                _users(users, password_hash),
-            )
-            _copy(conn, "carts (id, user_id, created_at, closed_at)", _carts(carts, users, seed))
-            items = _Counter(_cart_items(carts, users, products, seed))
-            _copy(conn, "cart_items (id, cart_id, product_id, quantity)", items)
-            for table, count in zip(TABLES, (products, users, carts, items.count), strict=True):
-                conn.execute(
-                    "SELECT setval(pg_get_serial_sequence(%s, 'id'), %s, %s)",
-                    (table, max(count, 1), count > 0),
-                )
-    except psycopg.Error as exc:
-        raise translate(exc) from exc
     return SeedCounts(products, users, carts, items.count)
 
 

@@ -47,7 +47,7 @@ from shopdb.bulk.common import (
 from shopdb.bulk.csv_source import open_csv
 from shopdb.bulk.jsonl_source import open_jsonl
 from shopdb.bulk.writer import BackgroundWriter
-from shopdb.errors import ImportFailed, InvalidInput, ShopError, translate
+from shopdb.errors import ImportFailed, InvalidInput, ShopError, translating
 
 if TYPE_CHECKING:
     import os
@@ -122,14 +122,11 @@ def import_products(
 
 def require_tables(conn: psycopg.Connection[Any], *tables: str) -> None:
     """Raise a :class:`~shopdb.errors.ShopError` saying to migrate when a table is missing."""
-    try:
-        with conn.transaction():
-            found = conn.execute(
-                "SELECT t FROM unnest(%s::text[]) AS t WHERE to_regclass(t) IS NULL",
-                (list(tables),),
-            ).fetchall()
-    except psycopg.Error as exc:
-        raise translate(exc) from exc
+    with translating, conn.transaction():
+        found = conn.execute(
+            "SELECT t FROM unnest(%s::text[]) AS t WHERE to_regclass(t) IS NULL",
+            (list(tables),),
+        ).fetchall()
     if found:
         missing = ", ".join(row[0] for row in found)
         some = f"tables {missing} do not" if len(found) > 1 else f"table {missing} does not"
@@ -163,6 +160,7 @@ def _load(
     if not problems.count:
         try:
             with (
+                translating,
                 conn.transaction(),
                 conn.cursor() as cur,
                 cur.copy(statement, writer=BackgroundWriter(cur)) as copy,
@@ -170,8 +168,6 @@ def _load(
                 rows = _send(copy, batches, problems, progress)
         except Invalid:
             pass  # rolled back
-        except psycopg.Error as exc:
-            raise translate(exc) from exc
     # After the first problem nothing more is sent; the rest is only checked.
     for batch in batches:
         progress(batch.size)

@@ -31,7 +31,8 @@ def _column_of(value: str) -> re.Pattern[str]:
 
 
 # The quick checks accept a subset of what the row-by-row checks accept.
-_QUICK_PRICES = _column_of(r"[0-9]{1,1000}+(?:\.[0-9]{0,1000}+)?+")
+# A price is below 1,000,000,000 with at most two decimal places (schemas.price_problem).
+_QUICK_PRICES = _column_of(r"[0-9]{1,9}+(?:\.[0-9]{0,2}+)?+")
 _QUICK_COUNTS = _column_of(r"[0-9]{1,9}+")
 
 

@@ -13,10 +13,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from shopdb.limits import INT_MAX, PRODUCT_NAME_MAX
-
-# NUMERIC's limits: digits before and after the decimal point.
-_NUMERIC_WEIGHT_MAX = 131072
-_NUMERIC_SCALE_MAX = 16383
+from shopdb.schemas import price_problem as price_rule
 
 # What PostgreSQL's numeric_in and int4in accept, ASCII only.
 _NUMBER = re.compile(r"\s*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*", re.ASCII)
@@ -57,25 +54,15 @@ def price_problem(value: str) -> str | None:
         return "must not be empty"
     if not _NUMBER.fullmatch(value):
         if value.strip().lstrip("+-").lower() in _NOT_FINITE:
-            return f"must be a finite number: {show(value)}"
+            return f"must be a finite amount: {show(value)}"
         return f"is not a number: {show(value)}"
     return amount_problem(Decimal(value.strip()), value)
 
 
 def amount_problem(amount: Decimal, shown: str) -> str | None:
-    if not amount.is_finite():
-        return f"must be a finite number: {show(shown)}"
-    if amount < 0:
-        return f"must be at least 0: {show(shown)}"
-    exponent = amount.as_tuple().exponent
-    if (isinstance(exponent, int) and exponent < -_NUMERIC_SCALE_MAX) or (
-        amount and amount.adjusted() >= _NUMERIC_WEIGHT_MAX
-    ):
-        return (
-            f"is out of range (at most {_NUMERIC_WEIGHT_MAX} digits before the point "
-            f"and {_NUMERIC_SCALE_MAX} after): {show(shown)}"
-        )
-    return None
+    # The Store's rule, which the database's price checks also enforce (one place).
+    problem = price_rule(amount)
+    return None if problem is None else f"{problem}: {show(shown)}"
 
 
 def count_problem(value: str) -> str | None:

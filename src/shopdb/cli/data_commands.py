@@ -30,15 +30,13 @@ def _connection(application: str) -> Iterator[psycopg.Connection[Any]]:
     conn = _direct_connection(application)
     if conn is None:
         from shopdb.connect import libpq_url, wait_for_database
-        from shopdb.errors import translate
+        from shopdb.errors import translating
 
         st = state()
         target = st.target()
         wait_for_database(target, st.settings())
-        try:
+        with translating:
             conn = psycopg.connect(libpq_url(target.url), application_name=application)
-        except psycopg.Error as exc:
-            raise translate(exc) from exc
     with conn:
         yield conn
 
