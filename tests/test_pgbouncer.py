@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
     pgbouncer_binary() is None, reason="pgbouncer is not installed (.ci/run installs it)"
 )
 def test_the_store_suite_passes_through_pgbouncer_in_transaction_mode(
-    shopdb_server: DatabaseFactory,
+    shopdb_server: DatabaseFactory, tmp_path: Path
 ) -> None:
     with pgbouncer(shopdb_server.server_url) as bouncer:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "SHOPDB_"))}
@@ -37,8 +37,10 @@ def test_the_store_suite_passes_through_pgbouncer_in_transaction_mode(
         # refuses connection options: the settings the README gives for it.
         env["SHOPDB_PREPARED_STATEMENTS"] = "false"
         env["SHOPDB_STARTUP_OPTIONS"] = "false"
+        # A basetemp of its own, so the inner session leaves the outer one's alone.
+        inner = [f"--basetemp={tmp_path / 'inner'}", "-p", "no:cacheprovider", *STORE_SUITE]
         result = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *STORE_SUITE],
+            [sys.executable, "-m", "pytest", "-q", *inner],
             cwd=ROOT,
             env=env,
             capture_output=True,

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -134,18 +135,29 @@ class DatabaseFactory:
 
 
 @pytest.fixture(scope="session")
-def shopdb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseFactory]:
+def shopdb_server() -> Iterator[DatabaseFactory]:
     """The test server: ``SHOPDB_TEST_DATABASE_URL``, else an embedded one in a temp dir."""
     url = os.environ.get(TEST_URL_VARIABLE)
-    embedded = None
-    if not url:
-        from shopdb.embedded import start_embedded
+    if url:
+        factory = DatabaseFactory(url, None)
+        yield factory
+        factory.drop_all()
+        return
+    from shopdb.embedded import start_embedded
 
-        embedded = start_embedded(Path(tmp_path_factory.mktemp("shopdb-pg")), announce=False)
-        url = embedded.url("postgres")
-    factory = DatabaseFactory(url, embedded)
-    yield factory
-    factory.drop_all()
+    # Not under pytest's basetemp: every pytest session that starts (a second
+    # one on the machine, or one a test runs) resets pytest-of-<user> to 0700,
+    # which locks out the server's own OS user when tests run as root.
+    with tempfile.TemporaryDirectory(
+        prefix="shopdb-test-pg-", ignore_cleanup_errors=True
+    ) as directory:
+        embedded = start_embedded(Path(directory), announce=False)
+        factory = DatabaseFactory(embedded.url("postgres"), embedded)
+        try:
+            yield factory
+            factory.drop_all()
+        finally:
+            embedded.stop()
 
 
 @pytest.fixture(scope="session")
