@@ -207,10 +207,26 @@ def test_racing_shoppers_share_one_open_cart(committed_store: Store) -> None:
 
     answers = together([lambda: store.for_user(alice).add(tea.id, 1)] * 16)
 
+    # Every add succeeds (stock is ample), whichever of them opened the cart.
+    assert [a for a in answers if isinstance(a, Exception)] == []
     assert {a.id for a in answers if not isinstance(a, Exception)} == {
         store.for_user(alice).cart().id
     }
     assert [i.quantity for i in store.for_user(alice).cart().items] == [16]
+
+
+def test_racing_first_changes_to_a_new_shoppers_cart_all_succeed(committed_store: Store) -> None:
+    store = committed_store
+    alice = _user(store, "alice")
+    tea = store.create_product("Tea", "2.00", 100)
+    shopper, other = store.for_user(alice), store.for_user(_user(store, "bob"))
+
+    sets = together([lambda: shopper.set_quantity(tea.id, 3)] * 8)
+    clears = together([lambda: other.set_quantity(tea.id, 0)] * 8)
+
+    assert [a for a in sets + clears if isinstance(a, Exception)] == []
+    assert [(i.product_id, i.quantity) for i in shopper.cart().items] == [(tea.id, 3)]
+    assert other.cart().items == []
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from typing import Any
 
 from shopdb.errors import (
     CartClosed,
+    ConcurrencyConflict,
     InsufficientInventory,
     InvalidInput,
     NotFound,
@@ -219,7 +220,7 @@ def _change(
 ) -> Steps[CartView]:
     """Run a mutation; on a miss, open the user's cart or say why nothing was written."""
     params = _params(cart_id, user_id, product=product_id, qty=quantity)
-    for _ in range(2):
+    for _ in range(3):
         try:
             rows = yield Query(sql, params, ALL)
         except InvalidInput as exc:
@@ -240,8 +241,11 @@ def _change(
         if stock is None:
             raise NotFound("product", product_id)
         wanted = quantity + (in_cart or 0) if sql is ADD else quantity
-        raise InsufficientInventory([Shortage(product_id, wanted, stock)])
-    raise NotFound("cart", cart_id)
+        if wanted > stock:
+            raise InsufficientInventory([Shortage(product_id, wanted, stock)])
+        # Nothing refuses the change now: the statement's snapshot predates a
+        # racer's commit (the user's cart, opened by a concurrent first add). Again.
+    raise ConcurrencyConflict(f"the cart of user {user_id} kept changing; try again")
 
 
 @operation()
@@ -277,14 +281,20 @@ def _remove(
     cart_id: int | None, user_id: int | None, product_id: int, *, missing_ok: bool
 ) -> Steps[CartView]:
     params = _params(cart_id, user_id, product=product_id)
-    rows = yield Query(REMOVE, params, ALL)
-    if not rows:
+    for _ in range(3):
+        rows = yield Query(REMOVE, params, ALL)
+        if rows:
+            break
         found = yield Query(DIAGNOSE, params, ONE)
         if found is None or found[0] is None:
             if cart_id is None and user_id is not None and missing_ok:
                 return (yield from open_view.steps(user_id))
             raise NotFound("cart", cart_id)
-        raise CartClosed(found[0])
+        if found[1]:
+            raise CartClosed(found[0])
+        # An open cart the statement's snapshot did not see yet (opened by a racer): again.
+    else:
+        raise ConcurrencyConflict(f"the cart of user {user_id} kept changing; try again")
     removed = rows[0][2]
     if not removed and not missing_ok:
         raise NotFound(
