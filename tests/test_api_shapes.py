@@ -138,6 +138,22 @@ def test_a_web_frameworks_validation_errors_get_the_same_shape() -> None:
     json.dumps(invalid.problem(), allow_nan=False)
 
 
+def test_a_body_that_is_not_json_is_the_bodys_problem_not_a_fields() -> None:
+    # FastAPI's JSON decode error puts the offset of the bad character in loc.
+    framework = [{"type": "json_invalid", "loc": ("body", 12), "msg": "JSON decode error"}]
+    invalid = InvalidInput.from_errors(framework)
+    assert invalid.details() == {"errors": [{"field": "body", "reason": "is not valid JSON"}]}
+
+
+def test_a_lone_surrogate_pydantic_refuses_is_named_plainly() -> None:
+    # As FastAPI validates a body: json.loads, then the model (strict) on the result.
+    body = json.loads('{"name": "\\ud800", "price": "1", "inventory_count": 1}')
+    with pytest.raises(InvalidInput) as caught:
+        parse(NewProduct, body)
+    assert caught.value.field == "name"
+    assert caught.value.reason == "must be valid Unicode text (it holds a lone surrogate)"
+
+
 @pytest.mark.parametrize(
     ("given", "shown"),
     [("3", "3.00"), ("4.5", "4.50"), ("0", "0.00"), ("999999999.99", "999999999.99")],
