@@ -220,6 +220,8 @@ def test_checkout_places_an_order_once_however_often_it_is_retried(client: httpx
         again = client.post("/cart/checkout", params={"cart_id": cart_id}, headers=auth)
         assert again.json() == order
     assert stock_of(client, tea["id"]) == 3
+    # A blind retry (no cart id) finds no open cart with anything in it.
+    problem(client.post("/cart/checkout", headers=auth), 409, "empty_cart")
     assert client.get("/cart", headers=auth).json()["id"] != cart_id  # a new open cart
 
     listed = client.get("/orders", headers=auth).json()
