@@ -154,13 +154,11 @@ _MEANING = {
 def problems(*statuses: int, body: bool = False) -> dict[int | str, dict[str, Any]]:
     """The error responses an endpoint documents; every one may answer 422 and 503,
     and one that reads a JSON ``body`` 400 (in FastAPI's shape, not a problem)."""
-    documented: dict[int | str, dict[str, Any]] = {
-        status: {"model": Problem, "description": _MEANING[status]}
-        for status in sorted({*statuses, 422, 503})
+    listed = sorted({*statuses, 422, 503, *((400,) if body else ())})
+    return {
+        status: {"model": BadBody if status == 400 else Problem, "description": _MEANING[status]}
+        for status in listed
     }
-    if body:
-        documented[400] = {"model": BadBody, "description": _MEANING[400]}
-    return documented
 
 
 class ShopApi(FastAPI):
