@@ -25,6 +25,10 @@ from shopdb.testing import DatabaseFactory
 
 from .shop_api_server import Service, running_service
 
+# Not positive_data_acceptance nor negative_data_rejection: a JSON Schema cannot
+# express Unicode normalization, so a username or email the schema accepts may
+# be refused after NFKC ("\u00b4" becomes a space), and one it refuses may be
+# accepted ("\uff20" becomes "@"); see the README, "Models and JSON".
 CHECKS = (
     "not_a_server_error",
     "status_code_conformance",
