@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.shopdb-installed
 
 .PHONY: run test lint typecheck pytest install clean bench bench-migrations bench-faults \
-	bench-replicas soak async-api
+	bench-replicas soak async-api api
 
 install: $(STAMP)
 
@@ -21,6 +21,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/shopdb setup
 	$(BIN)/shopdb status
+
+## api: the reference web service (examples/shop_api) on http://127.0.0.1:8000 (PORT=...),
+## on the database `make run` uses (migrated first); its docs at /docs
+PORT ?= 8000
+api: $(STAMP)
+	$(BIN)/shopdb setup
+	$(BIN)/python -m examples.shop_api --port $(PORT)
 
 ## test: lint, type-check and run every test against real PostgreSQL
 test: lint typecheck pytest

@@ -138,6 +138,33 @@ def test_a_web_frameworks_validation_errors_get_the_same_shape() -> None:
     json.dumps(invalid.problem(), allow_nan=False)
 
 
+@pytest.mark.parametrize("password", ["\ud800 long enough", "long enough \x00"])
+def test_a_password_that_cannot_be_hashed_is_refused_not_a_crash(
+    store: Store, password: str
+) -> None:
+    # argon2 hashes UTF-8 bytes: a lone surrogate made the hash raise UnicodeEncodeError.
+    with pytest.raises(InvalidInput) as caught:
+        store.create_user("surrogate", "surrogate@example.com", password)
+    assert caught.value.field == "password"
+    assert store.authenticate("surrogate", password) is None
+
+
+def test_a_body_that_is_not_json_is_the_bodys_problem_not_a_fields() -> None:
+    # FastAPI's JSON decode error puts the offset of the bad character in loc.
+    framework = [{"type": "json_invalid", "loc": ("body", 12), "msg": "JSON decode error"}]
+    invalid = InvalidInput.from_errors(framework)
+    assert invalid.details() == {"errors": [{"field": "body", "reason": "is not valid JSON"}]}
+
+
+def test_a_lone_surrogate_pydantic_refuses_is_named_plainly() -> None:
+    # As FastAPI validates a body: json.loads, then the model (strict) on the result.
+    body = json.loads('{"name": "\\ud800", "price": "1", "inventory_count": 1}')
+    with pytest.raises(InvalidInput) as caught:
+        parse(NewProduct, body)
+    assert caught.value.field == "name"
+    assert caught.value.reason == "must be valid Unicode text (it holds a lone surrogate)"
+
+
 @pytest.mark.parametrize(
     ("given", "shown"),
     [("3", "3.00"), ("4.5", "4.50"), ("0", "0.00"), ("999999999.99", "999999999.99")],

@@ -184,6 +184,8 @@ class InvalidInput(ShopError):
             loc = [str(part) for part in error.get("loc", ())]
             if loc and loc[0] in _LOCATIONS:
                 loc = loc[1:]
+            if error.get("type") == "json_invalid":
+                loc = []  # FastAPI puts the offset of the bad character here, not a field
             problems.append(Problem(".".join(loc) or "body", reason_for(error)))
         return cls.of(problems or [Problem("body", "is not valid")])
 

@@ -27,6 +27,7 @@ _REASONS: dict[str, Callable[[Mapping[str, Any]], str]] = {
     "missing": lambda ctx: "is required",
     "extra_forbidden": lambda ctx: "is not a known field",
     "string_type": lambda ctx: "must be a string",
+    "string_unicode": lambda ctx: "must be valid Unicode text (it holds a lone surrogate)",
     "int_type": lambda ctx: "must be an integer",
     "int_parsing": lambda ctx: "must be an integer",
     "int_from_float": lambda ctx: "must be a whole number",

@@ -232,7 +232,30 @@ def _whole(value: object) -> object:
 Count = Annotated[int, Field(ge=0, le=INT_MAX), BeforeValidator(_whole)]
 Quantity = Annotated[int, Field(ge=1, le=INT_MAX), BeforeValidator(_whole)]
 Id = Annotated[int, Field(ge=1, le=INT_MAX), BeforeValidator(_whole)]
-Password = Annotated[SecretStr, Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
+
+
+def _hashable(value: SecretStr) -> SecretStr:
+    # argon2 hashes the password's UTF-8 bytes: a lone surrogate has none.
+    _storable(value.get_secret_value())
+    return value
+
+
+Password = Annotated[
+    SecretStr,
+    Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX),
+    AfterValidator(_hashable),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "password",
+            "writeOnly": True,
+            "minLength": PASSWORD_MIN,
+            "maxLength": PASSWORD_MAX,
+            "pattern": _TEXT_PATTERN,
+        },
+        mode="validation",
+    ),
+]
 OrderStatus = Literal["placed", "paid", "shipped", "cancelled"]
 CartStatus = Literal["open", "closed"]
 assert ORDER_STATUSES == ("placed", "paid", "shipped", "cancelled")  # noqa: S101 (one list)

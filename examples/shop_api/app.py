@@ -1,0 +1,381 @@
+"""The spec's "Task 2: API Endpoints" as a FastAPI app on :class:`shopdb.AsyncStore`.
+
+Every endpoint is ``async def`` and one Store call (or two: login signs a
+token after checking the password). Request and response bodies are
+shopdb's own pydantic models, so ``/openapi.json`` documents shopdb's real
+schemas; every error is a :class:`~shopdb.errors.ShopError` turned into RFC
+9457 problem details by the one handler of the README's "Errors" section.
+
+The signed-in user's cart and orders go through ``store.for_user(user_id)``
+(an :class:`~shopdb.store.AsyncShopper`): an endpoint never handles another
+user's id, and another user's order is a 404, as if it did not exist.
+
+Settings (environment): ``DATABASE_URL`` (else ``.env``, else the embedded
+server), ``SHOP_API_SECRET`` (the key tokens are signed with; without it a
+random one, so tokens last until a restart) and ``SHOP_API_TOKEN_SECONDS``
+(how long a token is valid; an hour by default).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+from shopdb import AsyncStore, establish_async_pool
+from shopdb.errors import InvalidInput, ShopError
+from shopdb.limits import INT_MAX, PASSWORD_MAX
+from shopdb.models import NewProduct, NewUser, ProductRead, UserRead
+from shopdb.schemas import (
+    CartView,
+    Count,
+    Id,
+    Order,
+    OrderSummary,
+    ProductChanges,
+    Quantity,
+)
+from shopdb.store import ORDERS_PAGE_MAX, PAGE_MAX, AsyncShopper
+
+from . import tokens
+
+SECRET = os.environ.get("SHOP_API_SECRET", "").encode() or secrets.token_bytes(32)
+TOKEN_SECONDS = int(os.environ.get("SHOP_API_TOKEN_SECONDS", "3600"))
+
+
+class Unauthorized(ShopError):
+    """No bearer token, or one that is forged or expired; or a wrong login."""
+
+    code = "unauthorized"
+    http_status = 401
+    title = "Sign in first"
+
+
+# -- the service's own request and response bodies (the rest are shopdb's) ----
+
+
+class _Body(BaseModel):
+    # As shopdb's input schemas: unknown fields and wrong types are refused.
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class Login(_Body):
+    """A username or email, and the password."""
+
+    login: str = Field(min_length=1, max_length=254)
+    password: str = Field(min_length=1, max_length=PASSWORD_MAX)
+
+
+class Token(BaseModel):
+    """A bearer token for ``Authorization: Bearer <access_token>``."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 (the scheme's name, not a secret)
+    expires_at: int = Field(description="Unix seconds")
+
+
+class NewLine(_Body):
+    """A product to add to the cart (to its line, if it has one)."""
+
+    product_id: Id
+    quantity: Quantity = 1
+
+
+class LineQuantity(_Body):
+    """How many of the product the cart's line holds; 0 removes the line."""
+
+    quantity: Count
+
+
+class Health(BaseModel):
+    """The service is up and its pool is open."""
+
+    status: Literal["ok"] = "ok"
+
+
+class FieldProblem(BaseModel):
+    """One refused field and why."""
+
+    field: str
+    reason: str
+
+
+class ShortageRead(BaseModel):
+    """A product the cart wants more of than there is."""
+
+    product_id: int
+    wanted: int
+    available: int
+
+
+class BadBody(BaseModel):
+    """FastAPI's own answer to a body that is not UTF-8 text at all (before any JSON)."""
+
+    detail: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem details object: ``ShopError.problem()`` (see the README, "Errors").
+
+    ``code`` names the kind of error; the members after it depend on the kind.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    retryable: bool
+    errors: list[FieldProblem] | None = None
+    shortages: list[ShortageRead] | None = None
+
+
+_MEANING = {
+    400: "The body is not UTF-8 text (FastAPI's own answer, before any field is read)",
+    401: "No valid bearer token, or a wrong login",
+    404: "Not found (or not the signed-in user's)",
+    409: "Refused by the state of things (taken, out of stock, empty cart, ...)",
+    422: "A field was refused: `errors` names every one",
+    503: "The database is unavailable or busy: retryable",
+}
+
+
+def problems(*statuses: int, body: bool = False) -> dict[int | str, dict[str, Any]]:
+    """The error responses an endpoint documents; every one may answer 422 and 503,
+    and one that reads a JSON ``body`` 400 (in FastAPI's shape, not a problem)."""
+    listed = sorted({*statuses, 422, 503, *((400,) if body else ())})
+    return {
+        status: {"model": BadBody if status == 400 else Problem, "description": _MEANING[status]}
+        for status in listed
+    }
+
+
+class ShopApi(FastAPI):
+    """FastAPI, whose OpenAPI document says errors are ``application/problem+json``."""
+
+    def openapi(self) -> dict[str, Any]:
+        """The document, with each error response under the media type it is sent as."""
+        if self.openapi_schema is None:
+            document = super().openapi()
+            for operations in document.get("paths", {}).values():
+                for operation in operations.values():
+                    for response in operation.get("responses", {}).values():
+                        content = response.get("content", {})
+                        schema = content.get("application/json", {}).get("schema", {})
+                        if str(schema.get("$ref", "")).endswith("/Problem"):
+                            content["application/problem+json"] = content.pop("application/json")
+        return self.openapi_schema or {}
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the pool before the first request; close it at shutdown."""
+    url = os.environ.get("DATABASE_URL") or None  # None: .env, or the embedded server
+    pool = await establish_async_pool(url)
+    app.state.store = AsyncStore(pool)
+    try:
+        yield
+    finally:
+        await pool.close()
+
+
+app = ShopApi(
+    title="shop_api",
+    summary="The reference service on shopdb",
+    version="0.1.0",
+    lifespan=lifespan,
+)
+
+
+@app.exception_handler(ShopError)
+@app.exception_handler(RequestValidationError)
+async def problem(request: Request, exc: ShopError | RequestValidationError) -> JSONResponse:
+    if isinstance(exc, RequestValidationError):  # FastAPI's own 422s, in the same shape
+        exc = InvalidInput.from_errors(exc.errors())
+    return JSONResponse(exc.problem(), exc.http_status, media_type="application/problem+json")
+
+
+# -- dependencies --------------------------------------------------------------
+
+
+def get_store(request: Request) -> AsyncStore:
+    """The Store the lifespan opened."""
+    store: AsyncStore = request.app.state.store
+    return store
+
+
+Store = Annotated[AsyncStore, Depends(get_store)]
+_bearer = HTTPBearer(auto_error=False, description="A token from POST /login")
+
+
+def signed_in(
+    store: Store,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> AsyncShopper:
+    """The signed-in user's part of the Store; 401 without a valid token."""
+    if credentials is None:
+        raise Unauthorized("an Authorization: Bearer token is required")
+    user_id = tokens.verify(SECRET, credentials.credentials, time.time())
+    if user_id is None:
+        raise Unauthorized("the bearer token is not valid (forged, malformed or expired)")
+    return store.for_user(user_id)
+
+
+Shopper = Annotated[AsyncShopper, Depends(signed_in)]
+ProductId = Annotated[int, Path(ge=1, le=INT_MAX)]
+OrderId = Annotated[int, Path(ge=1, le=INT_MAX)]
+
+
+@app.get("/health", tags=["service"])
+async def health() -> Health:
+    """Up, with the pool open (the lifespan has run)."""
+    return Health()
+
+
+# -- users ---------------------------------------------------------------------
+
+
+@app.post("/users", status_code=201, responses=problems(409, body=True), tags=["users"])
+async def register(new: NewUser, store: Store) -> UserRead:
+    """Register; the password is stored only as an argon2id hash."""
+    return await store.create_user(new.username, new.email, new.password.get_secret_value())
+
+
+@app.post("/login", responses=problems(401, body=True), tags=["users"])
+async def login(credentials: Login, store: Store) -> Token:
+    """A bearer token for a username or email and its password."""
+    user = await store.authenticate(credentials.login, credentials.password)
+    if user is None:
+        raise Unauthorized("no user has that login and password")
+    expires = int(time.time()) + TOKEN_SECONDS
+    return Token(access_token=tokens.issue(SECRET, user.id, expires), expires_at=expires)
+
+
+@app.get("/users/me", responses=problems(401, 404), tags=["users"])
+async def me(shopper: Shopper) -> UserRead:
+    """The signed-in user."""
+    return await shopper.user()
+
+
+# -- products ------------------------------------------------------------------
+
+
+@app.get("/products", responses=problems(), tags=["products"])
+async def list_products(
+    store: Store,
+    after_id: Annotated[int, Query(ge=0, le=INT_MAX, description="last id of the page before")] = 0,
+    limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 50,
+) -> list[ProductRead]:
+    """A page of products by id (keyset): pass the last id of a page as ``after_id``."""
+    return await store.list_products(after_id or None, limit)
+
+
+@app.get("/products/{product_id}", responses=problems(404), tags=["products"])
+async def get_product(product_id: ProductId, store: Store) -> ProductRead:
+    """One product."""
+    return await store.get_product(product_id)
+
+
+@app.post("/products", status_code=201, responses=problems(401, body=True), tags=["products"])
+async def create_product(new: NewProduct, store: Store, _: Shopper) -> ProductRead:
+    """Add a product (any signed-in user may, in this example)."""
+    return await store.create_product(new.name, new.price, new.inventory_count, new.description)
+
+
+@app.patch("/products/{product_id}", responses=problems(401, 404, body=True), tags=["products"])
+async def update_product(
+    product_id: ProductId, changes: ProductChanges, store: Store, _: Shopper
+) -> ProductRead:
+    """Change the fields given (``description: null`` clears it); others stay."""
+    given = {field: getattr(changes, field) for field in changes.model_fields_set}
+    return await store.update_product(product_id, **given)
+
+
+@app.delete(
+    "/products/{product_id}", status_code=204, responses=problems(401, 404), tags=["products"]
+)
+async def delete_product(product_id: ProductId, store: Store, _: Shopper) -> Response:
+    """Delete a product: cart lines go with it, order lines keep its name and price."""
+    await store.delete_product(product_id)
+    return Response(status_code=204)
+
+
+# -- the signed-in user's cart -------------------------------------------------
+
+
+@app.get("/cart", responses=problems(401, 404), tags=["cart"])
+async def view_cart(shopper: Shopper) -> CartView:
+    """The open cart (opened now if there is none), its lines and total."""
+    return await shopper.cart()
+
+
+@app.post("/cart/items", responses=problems(401, 404, 409, body=True), tags=["cart"])
+async def add_item(line: NewLine, shopper: Shopper) -> CartView:
+    """Add to the product's line (within its stock); 409 lists the shortage."""
+    return await shopper.add(line.product_id, line.quantity)
+
+
+@app.put("/cart/items/{product_id}", responses=problems(401, 404, 409, body=True), tags=["cart"])
+async def set_quantity(product_id: ProductId, line: LineQuantity, shopper: Shopper) -> CartView:
+    """Make the product's line hold ``quantity`` (0 removes it)."""
+    return await shopper.set_quantity(product_id, line.quantity)
+
+
+@app.delete("/cart/items/{product_id}", responses=problems(401, 404, 409), tags=["cart"])
+async def remove_item(product_id: ProductId, shopper: Shopper) -> CartView:
+    """Remove the product's line; 404 if the cart holds none."""
+    return await shopper.remove(product_id)
+
+
+@app.post("/cart/checkout", responses=problems(401, 404, 409), tags=["cart"])
+async def checkout(
+    shopper: Shopper,
+    cart_id: Annotated[
+        int | None,
+        Query(ge=1, le=INT_MAX, description="the cart's id, to retry a checkout safely"),
+    ] = None,
+) -> Order:
+    """Sell every line of the open cart, or nothing (409 lists every shortage).
+
+    Pass the cart's id (``GET /cart`` shows it) to make a retry safe: a cart
+    that already became an order returns that order, and nothing is sold twice.
+    """
+    return await shopper.checkout(cart_id)
+
+
+# -- the signed-in user's orders -----------------------------------------------
+
+
+@app.get("/orders", responses=problems(401), tags=["orders"])
+async def list_orders(
+    shopper: Shopper,
+    before_id: Annotated[
+        int | None, Query(ge=1, le=INT_MAX, description="last id of the page before")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=ORDERS_PAGE_MAX)] = 20,
+) -> list[OrderSummary]:
+    """The user's orders, newest first (keyset pages: pass the last id as ``before_id``)."""
+    return await shopper.orders(before_id, limit)
+
+
+@app.get("/orders/{order_id}", responses=problems(401, 404), tags=["orders"])
+async def get_order(order_id: OrderId, shopper: Shopper) -> Order:
+    """One of the user's orders with its lines; another user's is a 404."""
+    return await shopper.order(order_id)
+
+
+@app.post("/orders/{order_id}/cancel", responses=problems(401, 404, 409), tags=["orders"])
+async def cancel_order(order_id: OrderId, shopper: Shopper) -> Order:
+    """Cancel a placed or paid order; its stock comes back, exactly once."""
+    return await shopper.cancel(order_id)

@@ -1,0 +1,399 @@
+"""The reference service (examples/shop_api), over real HTTP: every endpoint, as a client sees it.
+
+A uvicorn process serves the app on a free port against a freshly migrated
+database of its own; httpx talks to it over TCP.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from examples.shop_api import tokens
+from shopdb.testing import DatabaseFactory
+
+from .shop_api_server import ROOT, SECRET, Service, running_service
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(scope="module")
+def database(shopdb_server: DatabaseFactory) -> Iterator[str]:
+    """A migrated database of the module's own; yields its URL."""
+    target = shopdb_server.create("shop_api", migrated=True)
+    yield shopdb_server.url(target.database)
+    shopdb_server.drop(target.database)
+
+
+@pytest.fixture(scope="module")
+def service(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """The service, running on :func:`database`."""
+    with running_service(database, tmp_path_factory.mktemp("shop_api")) as running:
+        yield running
+
+
+@pytest.fixture
+def client(service: Service) -> Iterator[httpx.Client]:
+    """An httpx client on the service; a test failing shows the server's log."""
+    with httpx.Client(base_url=service.url, timeout=60) as http:
+        yield http
+
+
+def signed_up(client: httpx.Client) -> tuple[dict[str, Any], dict[str, str]]:
+    """A new user (as the service shows it) and the headers that sign them in."""
+    name = f"user_{secrets.token_hex(4)}"
+    password = "a long enough password"
+    made = client.post(
+        "/users", json={"username": name, "email": f"{name}@example.com", "password": password}
+    )
+    assert made.status_code == 201, made.text
+    login = client.post("/login", json={"login": name, "password": password})
+    assert login.status_code == 200, login.text
+    return made.json(), {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+
+def product(
+    client: httpx.Client, auth: dict[str, str], stock: int = 5, price: str = "4.50"
+) -> dict[str, Any]:
+    """A new product with ``stock`` units at ``price``."""
+    made = client.post(
+        "/products",
+        json={"name": f"Tea {secrets.token_hex(3)}", "price": price, "inventory_count": stock},
+        headers=auth,
+    )
+    assert made.status_code == 201, made.text
+    body: dict[str, Any] = made.json()
+    return body
+
+
+def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """The response's problem details, checked to be ``status`` and ``code``."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["code"] == code
+    assert body["type"] == f"urn:shopdb:problem:{code}"
+    return body
+
+
+def stock_of(client: httpx.Client, product_id: int) -> int:
+    """The product's inventory_count as the service shows it."""
+    count: int = client.get(f"/products/{product_id}").json()["inventory_count"]
+    return count
+
+
+# -- users and tokens -----------------------------------------------------------
+
+
+def test_register_sign_in_and_see_yourself(client: httpx.Client) -> None:
+    user, auth = signed_up(client)
+    assert set(user) == {"id", "username", "email", "created_at"}  # no password, no hash
+    assert client.get("/users/me", headers=auth).json() == user
+
+    again = client.post(
+        "/users",
+        json={
+            "username": user["username"].upper(),
+            "email": "other@example.com",
+            "password": "long enough",
+        },
+    )
+    assert problem(again, 409, "already_exists")["field"] == "username"
+
+    wrong = client.post("/login", json={"login": user["email"], "password": "not the password"})
+    problem(wrong, 401, "unauthorized")
+    nobody = client.post("/login", json={"login": "nobody-at-all", "password": "whatever!"})
+    problem(nobody, 401, "unauthorized")
+
+
+def test_a_missing_forged_or_expired_token_is_401(client: httpx.Client) -> None:
+    _, auth = signed_up(client)
+    token = auth["Authorization"].removeprefix("Bearer ")
+    user_id, expires, signature = token.split(".")
+    other_user = f"{int(user_id) + 1}.{expires}.{signature}"
+    later = f"{user_id}.{int(expires) + 3600}.{signature}"
+    expired = tokens.issue(SECRET.encode(), int(user_id), int(time.time()) - 1)
+    other_key = tokens.issue(b"not the service's secret", int(user_id), int(expires))
+    for bad in (other_user, later, expired, other_key, "garbage", "1.2.3", "1.x.y", "-"):
+        response = client.get("/cart", headers={"Authorization": f"Bearer {bad}"})
+        problem(response, 401, "unauthorized")
+    problem(client.get("/cart"), 401, "unauthorized")
+    problem(client.get("/orders", headers={"Authorization": f"Basic {token}"}), 401, "unauthorized")
+    problem(
+        client.post("/products", json={"name": "x", "price": "1", "inventory_count": 1}),
+        401,
+        "unauthorized",
+    )
+    assert client.get("/cart", headers=auth).status_code == 200
+
+
+# -- products -------------------------------------------------------------------
+
+
+def test_products_create_get_list_update_delete(client: httpx.Client) -> None:
+    _, auth = signed_up(client)
+    tea = product(client, auth, stock=7, price="4.5")
+    assert tea["price"] == "4.50"
+    assert client.get(f"/products/{tea['id']}").json() == tea
+
+    more = [product(client, auth) for _ in range(3)]
+    page = client.get("/products", params={"after_id": tea["id"], "limit": 2}).json()
+    assert [p["id"] for p in page] == [p["id"] for p in more[:2]]
+    rest = client.get("/products", params={"after_id": page[-1]["id"], "limit": 2}).json()
+    assert rest[0] == more[2]
+    problem(client.get("/products", params={"limit": 0}), 422, "invalid_input")
+
+    changed = client.patch(
+        f"/products/{tea['id']}", json={"price": "5", "description": "green"}, headers=auth
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json() == {**tea, "price": "5.00", "description": "green"}
+    cleared = client.patch(f"/products/{tea['id']}", json={"description": None}, headers=auth)
+    assert cleared.json()["description"] is None
+    refused = client.patch(
+        f"/products/{tea['id']}", json={"name": None, "colour": "red"}, headers=auth
+    )
+    fields = {e["field"] for e in problem(refused, 422, "invalid_input")["errors"]}
+    assert fields == {"name", "colour"}
+
+    assert client.delete(f"/products/{tea['id']}", headers=auth).status_code == 204
+    gone = problem(client.get(f"/products/{tea['id']}"), 404, "not_found")
+    assert gone["entity"] == "product"
+    problem(
+        client.patch(f"/products/{tea['id']}", json={"price": "1"}, headers=auth), 404, "not_found"
+    )
+    problem(client.get("/products/0"), 422, "invalid_input")
+    problem(client.get("/products/2147483648"), 422, "invalid_input")
+
+
+# -- the cart, checkout and orders ----------------------------------------------
+
+
+def test_the_cart_add_set_remove_view(client: httpx.Client) -> None:
+    _, auth = signed_up(client)
+    tea, cake = product(client, auth, stock=5), product(client, auth, stock=2, price="2.25")
+
+    empty = client.get("/cart", headers=auth).json()
+    assert (empty["status"], empty["items"], empty["total"]) == ("open", [], "0.00")
+    client.post("/cart/items", json={"product_id": tea["id"]}, headers=auth)
+    cart = client.post(
+        "/cart/items", json={"product_id": tea["id"], "quantity": 2}, headers=auth
+    ).json()
+    assert [(i["product_id"], i["quantity"]) for i in cart["items"]] == [(tea["id"], 3)]
+    cart = client.put(f"/cart/items/{cake['id']}", json={"quantity": 2}, headers=auth).json()
+    assert cart["total"] == "18.00"  # 3 x 4.50 + 2 x 2.25
+    cart = client.put(f"/cart/items/{tea['id']}", json={"quantity": 1}, headers=auth).json()
+    assert cart["total"] == "9.00"
+    cart = client.delete(f"/cart/items/{cake['id']}", headers=auth).json()
+    assert [i["product_id"] for i in cart["items"]] == [tea["id"]]
+    problem(client.delete(f"/cart/items/{cake['id']}", headers=auth), 404, "not_found")
+    cart = client.put(f"/cart/items/{tea['id']}", json={"quantity": 0}, headers=auth).json()
+    assert cart["items"] == []
+    assert client.get("/cart", headers=auth).json() == cart
+    missing = client.post("/cart/items", json={"product_id": 2_000_000_000}, headers=auth)
+    assert problem(missing, 404, "not_found")["entity"] == "product"
+
+
+def test_checkout_places_an_order_once_however_often_it_is_retried(client: httpx.Client) -> None:
+    _, auth = signed_up(client)
+    tea = product(client, auth, stock=5)
+    client.post("/cart/items", json={"product_id": tea["id"], "quantity": 2}, headers=auth)
+    cart_id = client.get("/cart", headers=auth).json()["id"]
+
+    placed = client.post("/cart/checkout", params={"cart_id": cart_id}, headers=auth)
+    assert placed.status_code == 200, placed.text
+    order = placed.json()
+    assert (order["status"], order["total"], order["cart_id"]) == ("placed", "9.00", cart_id)
+    assert [(i["product_id"], i["quantity"]) for i in order["items"]] == [(tea["id"], 2)]
+    assert stock_of(client, tea["id"]) == 3
+
+    # The response was lost: the client retries with the cart's id and gets the same order.
+    for _ in range(2):
+        again = client.post("/cart/checkout", params={"cart_id": cart_id}, headers=auth)
+        assert again.json() == order
+    assert stock_of(client, tea["id"]) == 3
+    # A blind retry (no cart id) finds no open cart with anything in it.
+    problem(client.post("/cart/checkout", headers=auth), 409, "empty_cart")
+    assert client.get("/cart", headers=auth).json()["id"] != cart_id  # a new open cart
+
+    listed = client.get("/orders", headers=auth).json()
+    assert [o["id"] for o in listed] == [order["id"]]
+    assert listed[0] == {k: v for k, v in order.items() if k != "items"}
+    assert client.get(f"/orders/{order['id']}", headers=auth).json() == order
+
+    cancelled = client.post(f"/orders/{order['id']}/cancel", headers=auth)
+    assert cancelled.json()["status"] == "cancelled"
+    assert stock_of(client, tea["id"]) == 5
+    twice = problem(
+        client.post(f"/orders/{order['id']}/cancel", headers=auth), 409, "invalid_transition"
+    )
+    assert (twice["order_status"], twice["wanted"]) == ("cancelled", "cancelled")
+    assert stock_of(client, tea["id"]) == 5
+
+
+def test_another_users_order_and_cart_do_not_exist_for_you(client: httpx.Client) -> None:
+    _, alice = signed_up(client)
+    _, bob = signed_up(client)
+    tea = product(client, alice)
+    client.post("/cart/items", json={"product_id": tea["id"]}, headers=alice)
+    cart_id = client.get("/cart", headers=alice).json()["id"]
+    order = client.post("/cart/checkout", headers=alice).json()
+
+    problem(client.get(f"/orders/{order['id']}", headers=bob), 404, "not_found")
+    problem(client.post(f"/orders/{order['id']}/cancel", headers=bob), 404, "not_found")
+    problem(
+        client.post("/cart/checkout", params={"cart_id": cart_id}, headers=bob), 404, "not_found"
+    )
+    assert client.get("/orders", headers=bob).json() == []
+    assert client.get(f"/orders/{order['id']}", headers=alice).json()["status"] == "placed"
+    problem(client.get("/orders/2000000000", headers=alice), 404, "not_found")
+
+
+def test_short_stock_is_409_with_every_shortage_and_changes_nothing(client: httpx.Client) -> None:
+    _, auth = signed_up(client)
+    tea, cake = product(client, auth, stock=3), product(client, auth, stock=2)
+    too_many = client.post(
+        "/cart/items", json={"product_id": tea["id"], "quantity": 4}, headers=auth
+    )
+    shortages = problem(too_many, 409, "insufficient_inventory")["shortages"]
+    assert shortages == [{"product_id": tea["id"], "wanted": 4, "available": 3}]
+
+    client.post("/cart/items", json={"product_id": tea["id"], "quantity": 3}, headers=auth)
+    client.post("/cart/items", json={"product_id": cake["id"], "quantity": 2}, headers=auth)
+    for item in (tea, cake):  # stock sold elsewhere meanwhile
+        client.patch(f"/products/{item['id']}", json={"inventory_count": 1}, headers=auth)
+    short = problem(client.post("/cart/checkout", headers=auth), 409, "insufficient_inventory")
+    assert short["shortages"] == [
+        {"product_id": tea["id"], "wanted": 3, "available": 1},
+        {"product_id": cake["id"], "wanted": 2, "available": 1},
+    ]
+    assert (stock_of(client, tea["id"]), stock_of(client, cake["id"])) == (1, 1)
+    assert len(client.get("/cart", headers=auth).json()["items"]) == 2
+    assert client.get("/orders", headers=auth).json() == []
+
+
+def test_an_empty_cart_cannot_be_checked_out(client: httpx.Client) -> None:
+    _, auth = signed_up(client)
+    problem(client.post("/cart/checkout", headers=auth), 409, "empty_cart")
+    client.get("/cart", headers=auth)  # opened, still empty
+    problem(client.post("/cart/checkout", headers=auth), 409, "empty_cart")
+
+
+# -- hostile bodies -------------------------------------------------------------
+
+HOSTILE = [
+    ("POST", "/products", '{"name":"a","price":"NaN","inventory_count":1}', "price"),
+    ("POST", "/products", '{"name":"a","price":"Infinity","inventory_count":1}', "price"),
+    ("POST", "/products", '{"name":"a","price":"-Infinity","inventory_count":1}', "price"),
+    ("POST", "/products", '{"name":"a","price":NaN,"inventory_count":1}', "price"),
+    ("POST", "/products", '{"name":"a","price":1e400,"inventory_count":1}', "price"),
+    ("POST", "/products", '{"name":"a","price":"1.00","inventory_count":1e400}', "inventory_count"),
+    ("POST", "/products", '{"name":"\\ud800","price":"1.00","inventory_count":1}', "name"),
+    (
+        "POST",
+        "/products",
+        '{"name":"a","price":"1.00","inventory_count":1,"description":"\\udfff"}',
+        "description",
+    ),
+    ("PATCH", "/products/{product}", '{"price":"NaN"}', "price"),
+    ("PATCH", "/products/{product}", '{"inventory_count":1e400}', "inventory_count"),
+    ("PATCH", "/products/{product}", '{"name":"\\ud800"}', "name"),
+    (
+        "POST",
+        "/users",
+        '{"username":"\\ud800","email":"x@example.com","password":"long enough"}',
+        "username",
+    ),
+    (
+        "POST",
+        "/users",
+        '{"username":"x","email":"x@example.com","password":"\\ud800 long enough"}',
+        "password",
+    ),
+    ("POST", "/cart/items", '{"product_id":{product},"quantity":1e400}', "quantity"),
+    ("POST", "/cart/items", '{"product_id":{product},"quantity":NaN}', "quantity"),
+    ("PUT", "/cart/items/{product}", '{"quantity":Infinity}', "quantity"),
+    ("POST", "/products", '{"name":"a","price":"1.00",', "body"),
+    ("POST", "/login", '{"login":"\\ud800","password":"\\ud800"}', "login"),
+]
+
+
+def _snapshot(database: str) -> tuple[Any, ...]:
+    """Every row of every table the requests could touch, as one fingerprint."""
+    tables = ("users", "products", "carts", "cart_items", "inventory_adjustments", "orders")
+    with psycopg.connect(database) as conn:
+        row = conn.execute(
+            "SELECT "
+            + ", ".join(
+                f"(SELECT md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) FROM {t} t)"
+                for t in tables
+            )
+        ).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+@pytest.mark.parametrize(("method", "path", "body", "field"), HOSTILE)
+def test_hostile_bodies_are_422_naming_the_field_and_change_nothing(  # noqa: PLR0917
+    client: httpx.Client, database: str, method: str, path: str, body: str, field: str
+) -> None:
+    _, auth = signed_up(client)
+    tea = product(client, auth)
+    client.get("/cart", headers=auth)  # the cart exists before the snapshot
+    before = _snapshot(database)
+    response = client.request(
+        method,
+        path.replace("{product}", str(tea["id"])),
+        content=body.replace("{product}", str(tea["id"])).encode(),
+        headers={**auth, "Content-Type": "application/json"},
+    )
+    refused = problem(response, 422, "invalid_input")
+    assert field in {e["field"] for e in refused["errors"]}, refused
+    assert _snapshot(database) == before
+
+
+# -- the OpenAPI document and the README's handler ------------------------------
+
+
+def test_the_openapi_document_is_shopdbs_schemas_and_problem_details(client: httpx.Client) -> None:
+    document = client.get("/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    assert {"NewUser", "NewProduct", "ProductChanges", "CartView", "Order", "Problem"} <= set(
+        schemas
+    )
+    assert schemas["NewProduct"]["properties"]["price"]["type"] == "string"
+    assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if status.startswith(("4", "5")) and status != "400":
+                    assert list(response["content"]) == [PROBLEM], (method, path, status)
+
+
+def test_the_service_handles_errors_with_the_readmes_handler_verbatim() -> None:
+    readme = (ROOT / "README.md").read_text()
+    errors = readme.split("\n## Errors\n", 1)[1]
+    block = re.search(r"```python\n(.*?)```", errors, re.DOTALL)
+    assert block is not None
+    handler = block.group(1)[block.group(1).index("@app.exception_handler") :]
+    service = (ROOT / "examples" / "shop_api" / "app.py").read_text()
+    assert handler in service
+    for line in block.group(1).splitlines():  # and imports every name the block does
+        if line.startswith("from "):
+            module, names = line.removeprefix("from ").split(" import ")
+            assert f"from {module} import" in service, line
+            for name in names.split(", "):
+                assert re.search(rf"\b{name}\b", service), name
+
+
+def test_the_log_holds_no_traceback(service: Service) -> None:
+    # Runs after the tests above (pytest keeps file order): nothing reached a 500.
+    assert "Traceback" not in service.output(), service.output()
