@@ -161,13 +161,6 @@ class ShopModel(RuleBasedStateMachine):
         del self.stock[product]
         for lines in self.lines.values():
             lines.pop(product, None)
-        # Orders keep their lines, which no longer point at the product (ON DELETE SET NULL).
-        for cart, order in self.closed.items():
-            items = [
-                line.model_copy(update={"product_id": None}) if line.product_id == product else line
-                for line in order.items
-            ]
-            self.closed[cart] = order.model_copy(update={"items": items})
 
     @rule(target=orders, cart=carts)
     def checkout(self, cart: int) -> int:
