@@ -34,9 +34,10 @@ async def measure_async(
     rngs = [random.Random(f"{SEED}-{operation}-{index}") for index in range(tasks)]
     warm_until = time.perf_counter() + warmup
     await asyncio.gather(*(_loop(make, rng, warm_until, None, Counter()) for rng in rngs))
-    # Every task starts measuring together, after every warm-up call has returned.
+    # Every task starts measuring together, after every warm-up call has returned, and
+    # stops when the threads of measure() do: 0.2 s + duration after the warm-up's end.
     began = time.perf_counter()
-    until = began + duration
+    until = warm_until + 0.2 + duration
     parts = await asyncio.gather(*(_measured(make, rng, until) for rng in rngs))
     result.seconds = time.perf_counter() - began
     for latencies, errors in parts:

@@ -3,15 +3,17 @@
 Throughput hides where time goes; this counts the client's CPU
 (``time.process_time``, which a neighbour's load or the server's work do not
 inflate) over blocks of calls of one operation, a block of the Store's and
-a block of the bare connection's in turn, and divides. The difference is
-what the Store adds: the pool's checkout and checkin, the argument checks,
-driving the operation, decoding rows into pydantic models.
+a block of the bare connection's in turn, and takes each side's median
+block (a neighbour that takes the core away still costs cache misses, and
+the median leaves those blocks out). The difference is what the Store adds:
+the pool's checkout and checkin, the argument checks, driving the
+operation, decoding rows into pydantic models.
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
+import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -48,43 +50,43 @@ def _calls(
 
 
 def sync_costs(
-    store: Shop, bare: Shop, calls: Calls, *, block: int = 200, rounds: int = 6
+    store: Shop, bare: Shop, calls: Calls, *, block: int = 200, rounds: int = 10
 ) -> list[Cost]:
     """Per operation, ``rounds`` blocks of ``block`` calls on each, alternating."""
     costs = []
     for op in OPERATIONS:
-        spent = {0: 0.0, 1: 0.0}
-        done = {0: 0, 1: 0}
+        per_call: tuple[list[float], list[float]] = ([], [])
         for number in range(rounds):
             for side in (number % 2, 1 - number % 2):  # who goes first alternates
                 todo = _calls(calls, (bare, store)[side], op, block, number)
                 t0 = time.process_time()
                 for call in todo:
                     call()
-                spent[side] += time.process_time() - t0
-                done[side] += len(todo)
-        costs.append(Cost(op, "sync", spent[0] / done[0] * 1e6, spent[1] / done[1] * 1e6))
+                per_call[side].append((time.process_time() - t0) / len(todo) * 1e6)
+        costs.append(_cost(op, "sync", per_call))
     return costs
 
 
 async def async_costs(
-    store: AsyncShop, bare: AsyncShop, calls: Calls, *, block: int = 200, rounds: int = 6
+    store: AsyncShop, bare: AsyncShop, calls: Calls, *, block: int = 200, rounds: int = 10
 ) -> list[Cost]:
     """:func:`sync_costs` for the async peers: one task, awaiting each call in turn."""
     costs = []
     for op in OPERATIONS:
-        spent = {0: 0.0, 1: 0.0}
-        done = {0: 0, 1: 0}
+        per_call: tuple[list[float], list[float]] = ([], [])
         for number in range(rounds):
             for side in (number % 2, 1 - number % 2):
                 todo = _calls(calls, (bare, store)[side], op, block, number)
                 t0 = time.process_time()
                 for call in todo:
                     await cast("Awaitable[object]", call())
-                spent[side] += time.process_time() - t0
-                done[side] += len(todo)
-        costs.append(Cost(op, "async", spent[0] / done[0] * 1e6, spent[1] / done[1] * 1e6))
+                per_call[side].append((time.process_time() - t0) / len(todo) * 1e6)
+        costs.append(_cost(op, "async", per_call))
     return costs
+
+
+def _cost(op: str, mode: str, per_call: tuple[list[float], list[float]]) -> Cost:
+    return Cost(op, mode, statistics.median(per_call[0]), statistics.median(per_call[1]))
 
 
 def render(costs: list[Cost]) -> str:
@@ -98,16 +100,3 @@ def render(costs: list[Cost]) -> str:
         for c in costs
     ]
     return "\n".join(lines)
-
-
-def measure_all(
-    sync_pair: tuple[Shop, Shop],
-    async_pair: tuple[AsyncShop, AsyncShop] | None,
-    calls: Calls,
-    runner: asyncio.Runner | None,
-) -> list[Cost]:
-    """Sync costs, then (with an event loop's runner) async costs."""
-    costs = sync_costs(*sync_pair, calls)
-    if async_pair is not None and runner is not None:
-        costs += runner.run(async_costs(*async_pair, calls))
-    return costs

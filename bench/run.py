@@ -111,11 +111,14 @@ def database_for(name: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--duration", type=float, default=0.5, help="seconds measured per slice (pgbench: >= 1)"
+        "--duration",
+        type=float,
+        default=0.4,
+        help="seconds measured per slice, after 0.2 s more (pgbench: >= 1 in all)",
     )
     parser.add_argument("--warmup", type=float, default=0.1, help="seconds unrecorded per slice")
     parser.add_argument(
-        "--rounds", type=int, default=6, help="slices per implementation in each cell"
+        "--rounds", type=int, default=5, help="slices per implementation in each cell"
     )
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--only", nargs="+", choices=IMPLEMENTATIONS, default=list(IMPLEMENTATIONS))
@@ -136,35 +139,13 @@ def main() -> None:
 
     url = database_for(args.database)
     pool_size = max(args.threads)
-    shops = {kind: _shop(kind, url, pool_size) for kind in args.only if kind in SYNC_KINDS[:-1]}
-    # One event loop for the whole run: the async pools live on it.
+    # One event loop for the whole run: the async implementations run on it.
     with asyncio.Runner() as loop:
-        async_shops = {
-            kind: loop.run(_async_shop(kind, url, pool_size))
-            for kind in args.only
-            if kind in ASYNC_KINDS
-        }
         results: list[Result] = []
-        costs: list[cpu_cost.Cost] = []
-        try:
-            for op in args.operations:
-                for threads in args.threads:
-                    results += _cell(url, shops, async_shops, loop, op, threads, args)
-            if args.cpu and {"bare", "store"} <= shops.keys():
-                print("   CPU per call, Store over bare connection ...", file=sys.stderr)
-                workload.rebuild(url)
-                pairs = (shops["store"], shops["bare"])
-                async_pair = (
-                    (async_shops["async-store"], async_shops["async-bare"])
-                    if {"async-store", "async-bare"} <= async_shops.keys()
-                    else None
-                )
-                costs = cpu_cost.measure_all(pairs, async_pair, Calls(), loop)
-        finally:
-            for shop in shops.values():
-                shop.close()
-            for async_shop in async_shops.values():
-                loop.run(async_shop.close())
+        for op in args.operations:
+            for threads in args.threads:
+                results += _cell(url, pool_size, loop, op, threads, args)
+        costs = _cpu_costs(url, pool_size, loop, args) if args.cpu else []
     table = render(results, args.threads, args.operations)
     print(table)
     cpu_table = cpu_cost.render(costs) if costs else ""
@@ -173,10 +154,39 @@ def main() -> None:
         _write_docs(table, cpu_table, url, args)
 
 
+def _cpu_costs(
+    url: str, pool_size: int, loop: asyncio.Runner, args: argparse.Namespace
+) -> list[cpu_cost.Cost]:
+    """The Store's CPU per call over the bare connection (and the AsyncStore's, when both
+    async peers are in the run), on a rebuilt dataset."""
+    if not {"bare", "store"} <= set(args.only):
+        return []
+    print("   CPU per call, Store over bare connection ...", file=sys.stderr)
+    workload.rebuild(url)
+    store, bare = _shop("store", url, pool_size), _shop("bare", url, pool_size)
+    try:
+        costs = cpu_cost.sync_costs(store, bare, Calls())
+    finally:
+        store.close()
+        bare.close()
+    if {"async-store", "async-bare"} <= set(args.only):
+        costs += loop.run(_async_cpu_costs(url, pool_size))
+    return costs
+
+
+async def _async_cpu_costs(url: str, pool_size: int) -> list[cpu_cost.Cost]:
+    store = await _async_shop("async-store", url, pool_size)
+    bare = await _async_shop("async-bare", url, pool_size)
+    try:
+        return await cpu_cost.async_costs(store, bare, Calls())
+    finally:
+        await store.close()
+        await bare.close()
+
+
 def _cell(
     url: str,
-    shops: dict[str, Shop],
-    async_shops: dict[str, AsyncShop],
+    pool_size: int,
     loop: asyncio.Runner,
     op: str,
     threads: int,
@@ -198,27 +208,56 @@ def _cell(
     for number in range(args.rounds):
         order = kinds[number % len(kinds) :] + kinds[: number % len(kinds)]
         for kind in order:
-            if kind == "pgbench":
-                part = pgbench_shop.run(url, op, threads, max(1.0, args.duration))
-            elif kind in async_shops:
-                part = loop.run(
-                    measure_async(
-                        async_shops[kind],
-                        calls,
-                        op,
-                        threads,
-                        warmup=args.warmup,
-                        duration=args.duration,
-                    )
-                )
-            else:
-                part = measure(
-                    shops[kind], calls, op, threads, warmup=args.warmup, duration=args.duration
-                )
+            part = _slice(url, pool_size, loop, kind, calls, op, threads, args)
             merged[kind] = _add(merged.get(kind), part)
     for result in merged.values():
         _progress(result)
     return list(merged.values())
+
+
+def _slice(
+    url: str,
+    pool_size: int,
+    loop: asyncio.Runner,
+    kind: str,
+    calls: Calls,
+    op: str,
+    threads: int,
+    args: argparse.Namespace,
+) -> Result:
+    """One slice of one implementation, on connections opened for it and closed after.
+
+    Eleven implementations holding 8 connections each all run long would take
+    88 of the server's 100 (shared with whoever else uses it), so each holds
+    its connections only for its slice; its warm-up prepares the statements.
+    """
+    if kind == "pgbench":
+        return pgbench_shop.run(url, op, threads, max(1.0, args.duration))
+    if kind in ASYNC_KINDS:
+        return loop.run(_async_slice(url, pool_size, kind, calls, op, threads, args))
+    shop = _shop(kind, url, pool_size)
+    try:
+        return measure(shop, calls, op, threads, warmup=args.warmup, duration=args.duration)
+    finally:
+        shop.close()
+
+
+async def _async_slice(
+    url: str,
+    pool_size: int,
+    kind: str,
+    calls: Calls,
+    op: str,
+    tasks: int,
+    args: argparse.Namespace,
+) -> Result:
+    shop = await _async_shop(kind, url, pool_size)
+    try:
+        return await measure_async(
+            shop, calls, op, tasks, warmup=args.warmup, duration=args.duration
+        )
+    finally:
+        await shop.close()
 
 
 def _add(total: Result | None, part: Result) -> Result:
@@ -312,11 +351,15 @@ def _write_docs(table: str, cpu_table: str, url: str, args: argparse.Namespace) 
         if sys.argv[1:] == ["--write-docs"]
         else "python -m bench.run " + " ".join(sys.argv[1:])
     )
-    cpu = f"\n\nClient CPU per call (`time.process_time`, one worker):\n\n{cpu_table}"
+    cpu = (
+        "\n\nClient CPU per call (`time.process_time`, one worker, the median of 10 "
+        f"blocks of 200 calls each, Store and bare in turn):\n\n{cpu_table}"
+    )
     block = (
         f"{START}\n{environment(url)}\n- command: `{command}`: per cell, {args.rounds} "
-        f"interleaved slices of {args.duration:g} s per implementation (pgbench: 1 s), "
-        f"each after {args.warmup:g} s of warm-up\n\n{table}{cpu if cpu_table else ''}\n{END}"
+        f"interleaved slices of {args.duration + 0.2:g} s per implementation (pgbench: "
+        f"{max(1, round(args.duration)):g} s), each after {args.warmup:g} s of warm-up\n\n"
+        f"{table}{cpu if cpu_table else ''}\n{END}"
     )
     before, rest = text.split(START, 1)
     after = rest.split(END, 1)[1]

@@ -14,6 +14,7 @@ class StoreShop:
     def __init__(self, url: str, pool_size: int) -> None:
         settings = Settings(_env_file=None, pool_size=pool_size, connect_retry=0)
         self._pool = establish_connection_pool(url, settings=settings, announce=False)
+        self._pool.driver.wait()  # every connection open before the clock starts
         self._store = Store(self._pool)
         self.get_product = self._store.get_product
         self.get_cart = self._store.get_cart
