@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psycopg
 
-from bench import cpu_cost, workload
+from bench import cpu_cost, store_work, workload
 from bench.async_workload import measure_async
 from bench.peers import pgbench_shop
 from bench.peers.base import AsyncShop, Shop
@@ -145,10 +145,10 @@ def main() -> None:
         for op in args.operations:
             for threads in args.threads:
                 results += _cell(url, pool_size, loop, op, threads, args)
-        costs = _cpu_costs(url, pool_size, loop, args) if args.cpu else []
+        costs, work_table = _cpu_costs(url, pool_size, loop, args) if args.cpu else ([], "")
     table = render(results, args.threads, args.operations)
     print(table)
-    cpu_table = cpu_cost.render(costs) if costs else ""
+    cpu_table = cpu_cost.render(costs) + "\n\n" + work_table if costs else ""
     print(cpu_table)
     if args.write_docs:
         _write_docs(table, cpu_table, url, args)
@@ -156,22 +156,32 @@ def main() -> None:
 
 def _cpu_costs(
     url: str, pool_size: int, loop: asyncio.Runner, args: argparse.Namespace
-) -> list[cpu_cost.Cost]:
+) -> tuple[list[cpu_cost.Cost], str]:
     """The Store's CPU per call over the bare connection (and the AsyncStore's, when both
-    async peers are in the run), on a rebuilt dataset."""
+    async peers are in the run), on a rebuilt dataset; and the Store's own work without
+    I/O, as a Markdown table."""
+    from bench.peers.bare_shop import BareShop
+    from bench.peers.store_shop import StoreShop
+
     if not {"bare", "store"} <= set(args.only):
-        return []
+        return [], ""
     print("   CPU per call, Store over bare connection ...", file=sys.stderr)
     workload.rebuild(url)
-    store, bare = _shop("store", url, pool_size), _shop("bare", url, pool_size)
+    store, bare = StoreShop(url, pool_size), BareShop(url, pool_size)
     try:
-        costs = cpu_cost.sync_costs(store, bare, Calls())
+        calls = Calls()
+        costs = cpu_cost.sync_costs(store, bare, calls)
+        fresh = calls.fresh_cart()
+        assert fresh is not None
+        work = store_work.render(
+            store_work.store_work(bare, fresh), store_work.pool_cycle(store.pool)
+        )
     finally:
         store.close()
         bare.close()
     if {"async-store", "async-bare"} <= set(args.only):
         costs += loop.run(_async_cpu_costs(url, pool_size))
-    return costs
+    return costs, work
 
 
 async def _async_cpu_costs(url: str, pool_size: int) -> list[cpu_cost.Cost]:
