@@ -2,8 +2,9 @@
 
 The dataset is ``shopdb seed``'s (10k products, 1k users, 1k carts with a
 few lines each), plus what the write operations consume: stock raised so no
-add or checkout runs out, and a supply of fresh two-line carts that checkout
-empties one by one. It is rebuilt before each implementation runs.
+add or checkout runs out, and a supply of fresh two-line carts, each of a
+buyer of its own, that checkout empties one by one. It is rebuilt before
+each cell (one operation at one concurrency).
 """
 
 from __future__ import annotations
@@ -18,14 +19,17 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from bench.peers.base import Shop
+from bench.peers.base import AsyncShop, Shop
 
 PRODUCTS = 10_000
 USERS = 1_000
 CARTS = 1_000
 SEED = 0
-#: Fresh two-line carts made for checkout (ids CARTS + 1 ...).
-CHECKOUT_CARTS = 80_000
+#: Fresh two-line carts made for checkout (ids CARTS + 1 ...), for the cells that check
+#: out: a checkout cell at 8 threads empties ~200,000 over its slices of every peer. The
+#: others get none (the rebuild then takes a second, not fifteen).
+CHECKOUT_SUPPLY = {"checkout": 240_000, "mix": 30_000}
+CHECKOUT_CARTS = max(CHECKOUT_SUPPLY.values())
 PAGE = 20
 
 OPERATIONS = ("get_product", "list_products", "add_to_cart", "get_cart", "checkout", "mix")
@@ -38,27 +42,45 @@ MIX = (
 )
 
 
-def rebuild(url: str) -> None:
-    """Empty the tables, seed them, and add what the write operations consume."""
+def rebuild(url: str, *, checkout_carts: int = CHECKOUT_CARTS) -> None:
+    """Empty the tables, seed them, and add what the write operations consume:
+    ``checkout_carts`` fresh carts (ids ``CARTS + 1`` on), one per buyer of its own."""
     from shopdb.seeding import seed_database
 
     with psycopg.connect(url) as conn:
         seed_database(conn, products=PRODUCTS, users=USERS, carts=CARTS, seed=SEED, truncate=True)
         conn.execute("UPDATE products SET inventory_count = 10000000")
+        # A user has one open cart at most (uq_carts_user_id_open): each fresh cart
+        # gets a buyer of its own, user and cart k after the seed's.
         conn.execute(
-            "INSERT INTO carts (user_id) SELECT (g - 1) %% %s + 1 FROM generate_series(1, %s) g",
-            (USERS, CHECKOUT_CARTS),
+            """
+            INSERT INTO users (id, username, email, password_hash)
+            SELECT %(users)s + k, 'buyer' || k, 'buyer' || k || '@example.com', ''
+            FROM generate_series(1, %(n)s::int) k
+            """,
+            {"users": USERS, "n": checkout_carts},
+        )
+        conn.execute(
+            "INSERT INTO carts (id, user_id) "
+            "SELECT %(carts)s + k, %(users)s + k FROM generate_series(1, %(n)s::int) k",
+            {"carts": CARTS, "users": USERS, "n": checkout_carts},
         )
         # Two distinct products per fresh cart, spread over the catalog.
         conn.execute(
             """
             INSERT INTO cart_items (cart_id, product_id, quantity)
-            SELECT c, (c::bigint * 7919) %% 5000 + 1, 1 FROM generate_series(%(lo)s, %(hi)s) c
+            SELECT c, (c::bigint * 7919) %% 5000 + 1, 1
+            FROM generate_series(%(lo)s::int, %(hi)s::int) c
             UNION ALL
-            SELECT c, (c::bigint * 104729) %% 5000 + 5001, 2 FROM generate_series(%(lo)s, %(hi)s) c
+            SELECT c, (c::bigint * 104729) %% 5000 + 5001, 2
+            FROM generate_series(%(lo)s::int, %(hi)s::int) c
             """,
-            {"lo": CARTS + 1, "hi": CARTS + CHECKOUT_CARTS},
+            {"lo": CARTS + 1, "hi": CARTS + checkout_carts},
         )
+        for table in ("users", "carts"):  # later inserts take ids after ours
+            conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) FROM {table}"
+            )
         conn.commit()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
@@ -77,6 +99,9 @@ class Result:
     seconds: float
     latencies_ns: list[int] = field(repr=False, default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
+    #: Ops/s of each slice, in round order (one slice per round for every implementation),
+    #: so a ratio can be taken round by round and its spread shows the machine's noise.
+    slice_rates: list[float] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -104,9 +129,10 @@ class Calls:
         return cart if cart <= CARTS + CHECKOUT_CARTS else None
 
     def maker(
-        self, shop: Shop, operation: str
+        self, shop: Shop | AsyncShop, operation: str
     ) -> Callable[[random.Random], Callable[[], object] | None]:
-        """A function that, given a thread's random source, returns the next call to time."""
+        """A function that, given a worker's random source, returns the next call to time
+        (for an :class:`AsyncShop`, a call that returns the awaitable to time)."""
         get_product = shop.get_product
         list_products = shop.list_products
         add_to_cart = shop.add_to_cart
@@ -178,6 +204,7 @@ def measure(
         w.join()
     result.seconds = time.perf_counter() - began
     result.ops = len(result.latencies_ns)
+    result.slice_rates = [result.rate]
     return result
 
 

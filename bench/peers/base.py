@@ -33,3 +33,33 @@ class Shop(Protocol):
     def close(self) -> None:
         """Release connections."""
         ...
+
+
+class AsyncShop(Protocol):
+    """The same five operations for ``async def`` code, on one event loop."""
+
+    name: str
+
+    async def get_product(self, product_id: int) -> object:
+        """One product by id."""
+        ...
+
+    async def list_products(self, after_id: int) -> object:
+        """A page of 20 products after ``after_id``."""
+        ...
+
+    async def add_to_cart(self, cart_id: int, product_id: int, quantity: int) -> object:
+        """Add to a cart line (or create it) within stock."""
+        ...
+
+    async def get_cart(self, cart_id: int) -> object:
+        """The cart with its lines, prices and total."""
+        ...
+
+    async def checkout(self, cart_id: int) -> object:
+        """Sell every line of the cart or nothing; empty the cart."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...

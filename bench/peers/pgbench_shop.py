@@ -99,7 +99,10 @@ def run(url: str, operation: str, threads: int, duration: float) -> Result:
         ]
         if parsed.port:
             command[-1:-1] = ["-p", str(parsed.port)]
-        out = subprocess.run(command, capture_output=True, text=True, check=True, cwd=tmp).stdout
+        ran = subprocess.run(command, capture_output=True, text=True, check=False, cwd=tmp)
+        if ran.returncode != 0:
+            raise RuntimeError(f"pgbench failed ({ran.returncode}): {ran.stderr.strip()}")
+        out = ran.stdout
         latencies = [
             int(line.split()[2]) * 1000
             for log in Path(tmp).glob("log.*")

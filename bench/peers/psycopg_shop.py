@@ -17,7 +17,7 @@ from shopdb.store import carts, orders, products
 class PsycopgShop:
     """Hand-written SQL on a psycopg_pool."""
 
-    name = "raw psycopg"
+    name = "psycopg + pool"
 
     def __init__(self, url: str, pool_size: int) -> None:
         self._pool = ConnectionPool(

@@ -13,8 +13,9 @@ class StoreShop:
 
     def __init__(self, url: str, pool_size: int) -> None:
         settings = Settings(_env_file=None, pool_size=pool_size, connect_retry=0)
-        self._pool = establish_connection_pool(url, settings=settings, announce=False)
-        self._store = Store(self._pool)
+        self.pool = establish_connection_pool(url, settings=settings, announce=False)
+        self.pool.driver.wait()  # every connection open before the clock starts
+        self._store = Store(self.pool)
         self.get_product = self._store.get_product
         self.get_cart = self._store.get_cart
         self.checkout = self._store.checkout
@@ -24,4 +25,4 @@ class StoreShop:
         return self._store.list_products(after_id=after_id, limit=20)
 
     def close(self) -> None:
-        self._pool.close()
+        self.pool.close()
