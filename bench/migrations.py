@@ -31,6 +31,7 @@ from pathlib import Path
 import psycopg
 
 from bench.migrations_traffic import KINDS, Sample, Traffic, load
+from bench.run import database_for
 from shopdb.migrate import Migrator, Step
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,22 +68,6 @@ class Row:
         return max(v for k, v in self.worst_ms.items() if k.startswith("update"))
 
 
-def _database(name: str) -> str:
-    """A fresh empty database ``name`` on BENCH_DATABASE_URL's server (else DATABASE_URL's,
-    else the embedded one)."""
-    from shopdb.admin import create_database, drop_database
-    from shopdb.config import load_settings
-    from shopdb.connect import Target, libpq_url, resolve_target
-
-    settings = load_settings()
-    base = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    server = resolve_target(base, settings, announce=True)
-    target = Target(server.url.set(database=name), server.embedded)
-    drop_database(target, settings)
-    create_database(target, settings)
-    return libpq_url(target.url)
-
-
 def _migrator(url: str, versions: Path | None) -> Migrator:
     from shopdb.config import load_settings, parse_database_url
     from shopdb.connect import Target
@@ -93,7 +78,7 @@ def _migrator(url: str, versions: Path | None) -> Migrator:
 
 def run_variant(variant: str, args: argparse.Namespace, versions: Path | None) -> list[Row]:
     """Load, then baseline, every upgrade and every downgrade beside traffic."""
-    url = _database(args.database)
+    url = database_for(args.database, migrated=False)
     migrator = _migrator(url, versions)
     migrator.run(upto=BASE)
     started = time.perf_counter()

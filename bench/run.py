@@ -90,9 +90,10 @@ def family(implementation: str) -> str:
     return "async" if implementation.startswith("async:") else "sync"
 
 
-def database_for(name: str) -> str:
-    """A fresh, migrated scratch database ``name`` on BENCH_DATABASE_URL's server
-    (else DATABASE_URL's, else the embedded one); returns its URL."""
+def database_for(name: str, *, migrated: bool = True) -> str:
+    """A fresh scratch database ``name`` (every migration applied unless ``migrated``
+    is false) on BENCH_DATABASE_URL's server, else DATABASE_URL's, else the
+    embedded one; returns its URL."""
     from shopdb.admin import create_database, drop_database
     from shopdb.config import load_settings
     from shopdb.connect import Target, libpq_url, resolve_target
@@ -104,7 +105,8 @@ def database_for(name: str) -> str:
     target = Target(server.url.set(database=name), server.embedded)
     drop_database(target, settings)
     create_database(target, settings)
-    Migrator(target, settings).run()
+    if migrated:
+        Migrator(target, settings).run()
     return libpq_url(target.url)
 
 
