@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.shopdb-installed
 
 .PHONY: run test lint typecheck pytest install clean bench bench-migrations bench-faults \
-	bench-replicas soak async-api api
+	bench-replicas bench-cart-view soak async-api api
 
 install: $(STAMP)
 
@@ -45,6 +45,10 @@ pytest: $(STAMP)
 ## bench: every implementation side by side; writes the table into docs/performance.md
 bench: $(STAMP)
 	$(BIN)/python -m bench.run --write-docs
+
+## bench-cart-view: what returning the cart view from add_to_cart costs (after make bench)
+bench-cart-view: $(STAMP)
+	$(BIN)/python -m bench.cart_view --write-docs
 
 ## bench-migrations: every migration after 0004 applied and reverted beside live traffic on
 ## 2,000,000 products and cart_items (ROWS=...), earlier and current 0005; writes docs/migrations.md

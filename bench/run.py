@@ -20,6 +20,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 
@@ -28,6 +29,10 @@ from bench.async_workload import measure_async
 from bench.peers import pgbench_shop
 from bench.peers.base import AsyncShop, Shop
 from bench.workload import Calls, Result, measure
+
+if TYPE_CHECKING:
+    from shopdb.config import Settings
+    from shopdb.connect import Target
 
 SYNC_KINDS = ("bare", "psycopg", "store", "orm", "django", "pgbench")
 ASYNC_KINDS = ("async-bare", "async-psycopg", "async-store", "asyncpg", "async-orm")
@@ -90,19 +95,33 @@ def family(implementation: str) -> str:
     return "async" if implementation.startswith("async:") else "sync"
 
 
-def database_for(name: str, *, migrated: bool = True) -> str:
-    """A fresh scratch database ``name`` (every migration applied unless ``migrated``
-    is false) on BENCH_DATABASE_URL's server, else DATABASE_URL's, else the
-    embedded one; returns its URL."""
-    from shopdb.admin import create_database, drop_database
+def _bench_target(name: str) -> tuple[Target, Settings]:
+    """Database ``name`` on BENCH_DATABASE_URL's server, else DATABASE_URL's, else the
+    embedded one."""
     from shopdb.config import load_settings
-    from shopdb.connect import Target, libpq_url, resolve_target
-    from shopdb.migrate import Migrator
+    from shopdb.connect import Target, resolve_target
 
     settings = load_settings()
     base = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL")
     server = resolve_target(base, settings, announce=True)
-    target = Target(server.url.set(database=name), server.embedded)
+    return Target(server.url.set(database=name), server.embedded), settings
+
+
+def database_url_for(name: str) -> str:
+    """The URL of the existing benchmark database ``name`` (see :func:`database_for`)."""
+    from shopdb.connect import libpq_url
+
+    return libpq_url(_bench_target(name)[0].url)
+
+
+def database_for(name: str, *, migrated: bool = True) -> str:
+    """A fresh scratch database ``name`` (every migration applied unless ``migrated``
+    is false) on the benchmark server; returns its URL."""
+    from shopdb.admin import create_database, drop_database
+    from shopdb.connect import libpq_url
+    from shopdb.migrate import Migrator
+
+    target, settings = _bench_target(name)
     drop_database(target, settings)
     create_database(target, settings)
     if migrated:
