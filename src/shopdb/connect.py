@@ -142,7 +142,8 @@ def diagnose(target: Target, exc: psycopg.Error, settings: Settings) -> Connecti
     ping = pq.PGconn.ping(libpq_url(target.url).encode())
     if ping == pq.Ping.NO_RESPONSE:
         return DatabaseUnavailable(f"cannot reach PostgreSQL at {where}: {_libpq_reason(exc)}")
-    if ping == pq.Ping.REJECT:
+    # A server that connects now finished starting between the failure and the ping.
+    if ping == pq.Ping.REJECT or _connects(target, settings):
         return DatabaseUnavailable(
             f"PostgreSQL at {where} is not accepting connections yet (starting or shutting down)"
         )
@@ -154,6 +155,18 @@ def diagnose(target: Target, exc: psycopg.Error, settings: Settings) -> Connecti
     if exists is None:
         return _refused(target, exc, settings)
     return ConnectionFailed(f"PostgreSQL at {where} refused the connection: {_libpq_reason(exc)}")
+
+
+def _connects(target: Target, settings: Settings) -> bool:
+    """Whether a connection to ``target`` succeeds now."""
+    import psycopg
+
+    try:
+        timeout = int(settings.connect_timeout)
+        psycopg.connect(libpq_url(target.url), connect_timeout=timeout).close()
+    except psycopg.Error:
+        return False
+    return True
 
 
 def _database_exists(target: Target, settings: Settings) -> bool | None:
