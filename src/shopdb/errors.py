@@ -5,6 +5,12 @@ SQLSTATE and constraint name, never on message text. Messages name the field
 and the problem in plain English; they never contain a password or a value
 JSON cannot carry.
 
+Every error is small and says nothing the caller sent: its text and
+:meth:`~ShopError.details` name fields, ids and bounds, never a refused value (a
+number, a string, a file's cell), and :class:`InvalidInput` lists at most
+:data:`~shopdb.limits.PROBLEMS_MAX` problems and counts the rest, so the answer
+to a body of a million bad keys is a few hundred bytes.
+
 Every error has a stable machine-readable :attr:`~ShopError.code`, the
 :attr:`~ShopError.http_status` a web layer can answer with as is, JSON-ready
 :meth:`~ShopError.details`, and :meth:`~ShopError.problem`: the whole error
@@ -27,6 +33,7 @@ as an RFC 9457 problem details object::
     │   ├── EmptyCart               empty_cart                 nothing to check out
     │   ├── CartClosed              cart_closed                the cart became an order
     │   ├── InvalidTransition       invalid_transition         an order cannot go there now
+    │   ├── CartFull                cart_full                  the cart holds the most lines
     │   └── DatabaseNotEmpty        database_not_empty         seeding wants empty tables
     ├── ConcurrencyConflict         concurrency_conflict  503  deadlock after retries: retryable
     ├── QueryTimeout                timeout               503  statement or lock timeout: retryable
@@ -41,6 +48,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeAlias
+
+from shopdb.limits import CART_LINES_MAX, PROBLEMS_MAX
 
 #: What :meth:`ShopError.details` holds: JSON values only.
 JSON: TypeAlias = "str | int | bool | list[JSON] | dict[str, JSON] | None"
@@ -140,33 +149,45 @@ class Problem:
         return {"field": self.field, "reason": self.reason}
 
 
+#: Longest field name an error repeats (an unknown key is cut to this).
+FIELD_NAME_MAX = 64
 #: Where a web framework puts a value; not part of the field's name.
 _LOCATIONS = frozenset({"body", "query", "path", "header", "cookie"})
 
 
 class InvalidInput(ShopError):
-    """Values were refused: every problem in :attr:`problems` (``field``, ``reason``).
+    """Values were refused: the first problems in :attr:`problems` (``field``, ``reason``).
 
-    :attr:`field` and :attr:`reason` are the first problem's, for code that
-    handles one field at a time.
+    :attr:`problems` holds at most :data:`~shopdb.limits.PROBLEMS_MAX` of them;
+    :attr:`count` is how many there were in all. :attr:`field` and
+    :attr:`reason` are the first problem's, for code that handles one field at
+    a time.
     """
 
     code = "invalid_input"
     http_status = 422
     title = "The input was refused"
 
-    def __init__(self, field: str, reason: str, *more: Problem) -> None:
-        self.problems: tuple[Problem, ...] = (Problem(field, reason), *more)
+    def __init__(self, field: str, reason: str, *more: Problem, count: int | None = None) -> None:
+        self.problems: tuple[Problem, ...] = (Problem(field, reason), *more[: PROBLEMS_MAX - 1])
+        self.count = max(count or 0, 1 + len(more))
         self.field = field
         self.reason = reason
-        also = f" (and {len(more)} more problem{'s' if len(more) > 1 else ''})" if more else ""
+        others = self.count - 1
+        also = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
         super().__init__(f"{field}: {reason}{also}")
 
     @classmethod
-    def of(cls, problems: Sequence[Problem]) -> InvalidInput:
-        """One error for several problems (at least one)."""
-        first, *rest = problems
-        return cls(first.field, first.reason, *rest)
+    def of(cls, problems: Iterable[Problem]) -> InvalidInput:
+        """One error for several problems (at least one); only the first are kept."""
+        kept: list[Problem] = []
+        count = 0
+        for problem in problems:
+            count += 1
+            if len(kept) < PROBLEMS_MAX:
+                kept.append(problem)
+        first, *rest = kept
+        return cls(first.field, first.reason, *rest, count=count)
 
     @classmethod
     def from_errors(cls, errors: Iterable[Mapping[str, Any]]) -> InvalidInput:
@@ -175,23 +196,30 @@ class InvalidInput(ShopError):
         So a web framework's own validation errors come out in the same shape
         as shopdb's: ``{"field": "price", "reason": "must have at most 2
         decimal places"}``. The offending values are left out (they may be
-        anything, NaN included, which JSON cannot carry).
+        anything, NaN included, which JSON cannot carry), and so is everything
+        past the first :data:`~shopdb.limits.PROBLEMS_MAX` problems but their count.
         """
-        from shopdb.messages import reason_for
-
-        problems = []
-        for error in errors:
-            loc = [str(part) for part in error.get("loc", ())]
-            if loc and loc[0] in _LOCATIONS:
-                loc = loc[1:]
-            if error.get("type") == "json_invalid":
-                loc = []  # FastAPI puts the offset of the bad character here, not a field
-            problems.append(Problem(".".join(loc) or "body", reason_for(error)))
-        return cls.of(problems or [Problem("body", "is not valid")])
+        return cls.of(_problem_of(error) for error in errors)
 
     def details(self) -> dict[str, JSON]:
-        """``{"errors": [{"field": ..., "reason": ...}, ...]}``."""
-        return {"errors": [p.to_json() for p in self.problems]}
+        """``{"errors": [{"field": ..., "reason": ...}, ...], "count": n}``."""
+        return {"errors": [p.to_json() for p in self.problems], "count": self.count}
+
+
+def _problem_of(error: Mapping[str, Any]) -> Problem:
+    from shopdb.messages import reason_for
+
+    loc = [str(part) for part in error.get("loc", ())]
+    if loc and loc[0] in _LOCATIONS:
+        loc = loc[1:]
+    if error.get("type") == "json_invalid":
+        loc = []  # FastAPI puts the offset of the bad character here, not a field
+    return Problem(_field_name(".".join(loc)) or "body", reason_for(error))
+
+
+def _field_name(name: str) -> str:
+    # An unknown key is named as the caller wrote it, which may be any length.
+    return name if len(name) <= FIELD_NAME_MAX else name[: FIELD_NAME_MAX - 1] + "…"
 
 
 class NotFound(ShopError):
@@ -365,6 +393,26 @@ class InvalidTransition(Conflict):
         return {"order_id": self.order_id, "order_status": self.status, "wanted": self.wanted}
 
 
+class CartFull(Conflict):
+    """The cart holds :data:`~shopdb.limits.CART_LINES_MAX` products; another is refused."""
+
+    code = "cart_full"
+    title = "The cart is full"
+
+    def __init__(self, cart_id: int | None) -> None:
+        named = "the cart" if cart_id is None else f"cart {cart_id}"
+        super().__init__(
+            f"{named} holds {CART_LINES_MAX} products, the most a cart may hold; "
+            "check it out or remove a line first"
+        )
+        self.cart_id = cart_id
+        self.limit = CART_LINES_MAX
+
+    def details(self) -> dict[str, JSON]:
+        """``{"cart_id": 5, "limit": 100}``."""
+        return {"cart_id": self.cart_id, "limit": self.limit}
+
+
 class DatabaseNotEmpty(Conflict):
     """Seeding fills an empty database only, and ``tables`` already hold rows."""
 
@@ -522,7 +570,7 @@ def _pool_timeout(exc: BaseException, limits: PoolLimits | None) -> PoolTimeout:
     )
 
 
-def _translate_psycopg(exc: Any) -> ShopError:
+def _translate_psycopg(exc: Any) -> ShopError:  # noqa: PLR0911 (one return per kind)
     state: str | None = exc.sqlstate
     if state is None:
         # No SQLSTATE: the client side failed (socket closed, server gone) or
@@ -530,7 +578,8 @@ def _translate_psycopg(exc: Any) -> ShopError:
         import psycopg
 
         if isinstance(exc, psycopg.DataError):
-            return InvalidInput("value", _first_line(exc))
+            # psycopg refused to send a value (an int past 64 bits...): its text quotes it.
+            return InvalidInput("value", "is not a value the database can take")
         return DatabaseUnavailable(f"the database connection failed: {_first_line(exc)}")
     if state.startswith("23"):
         return _integrity(state, exc.diag)
@@ -539,6 +588,9 @@ def _translate_psycopg(exc: Any) -> ShopError:
     for states, error in _BY_STATE:
         if state in states or state[:2] in states:
             return error(_first_line(exc))
+    if state.startswith("22"):
+        # A data exception's text quotes the value it refused.
+        return InvalidInput(exc.diag.column_name or "value", "is not a valid value")
     return ShopError(f"database error {state}: {_first_line(exc)}")
 
 
@@ -551,6 +603,8 @@ def _integrity(state: str, diag: Any) -> ShopError:
     known = describe_constraint(diag.constraint_name)
     if known.conflict == "cart_closed":
         return CartClosed(None)
+    if known.conflict == "cart_full":
+        return CartFull(None)
     if state == "23505":
         return AlreadyExists(known.field)
     if state == "23503":

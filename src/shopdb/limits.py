@@ -10,8 +10,15 @@ from __future__ import annotations
 USERNAME_MAX = 64
 #: Longest email address, in characters (RFC 5321's limit on a path).
 EMAIL_MAX = 254
-#: Longest product name, in characters.
+#: Longest product name, in characters (also an order line's name, copied from it).
 PRODUCT_NAME_MAX = 200
+#: Longest product description, in characters: about four printed pages, far more than
+#: any shop's product page shows (marketplaces cap theirs at 2,000 to 5,000), and small
+#: enough that a page of :data:`PRODUCTS_PAGE_MAX` products stays a few MiB at worst.
+DESCRIPTION_MAX = 10_000
+#: Longest stored password hash, in characters. An argon2id hash in its PHC string form
+#: is about 100; the room left is for stronger parameters, never for arbitrary text.
+PASSWORD_HASH_MAX = 255
 #: Shortest and longest password accepted for hashing, in characters.
 PASSWORD_MIN = 8
 PASSWORD_MAX = 1024
@@ -21,6 +28,21 @@ EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 #: PostgreSQL INTEGER bounds (ids, counts, quantities).
 INT_MIN = -(2**31)
 INT_MAX = 2**31 - 1
+#: Most units of one product there may be, in stock and on open (placed or paid)
+#: orders together (``inventory_count + units_ordered``). Cancelling an order moves its
+#: units from the second to the first, so the sum never grows and a cancel can never
+#: overflow the INTEGER column; a restock that would pass it is refused instead.
+STOCK_MAX = INT_MAX
+
+#: Most products one page of ``list_products`` may hold.
+PRODUCTS_PAGE_MAX = 100
+#: Most orders one page of ``list_orders`` may hold.
+ORDERS_PAGE_MAX = 100
+#: Most distinct products one cart may hold: a cart view, its checkout's row locks and
+#: the order it becomes stay small. A shop selling in bulk raises the quantity, not this.
+CART_LINES_MAX = 100
+#: Most problems one :class:`~shopdb.errors.InvalidInput` lists (it counts the rest).
+PROBLEMS_MAX = 20
 
 #: Decimal places of a price. Two, as in most currencies and in the spec's
 #: examples; a shop in a three-decimal currency (KWD, BHD) changes this one

@@ -89,6 +89,8 @@ class Product(Base):
     description: Mapped[str | None]
     price: Mapped[Decimal]
     inventory_count: Mapped[int]
+    #: Units on placed or paid orders (kept by checkout, ship and cancel).
+    units_ordered: Mapped[int]
 
     cart_items: Mapped[list[CartItem]] = relationship(
         back_populates="product", lazy="raise", passive_deletes=True

@@ -43,11 +43,14 @@ from sqlalchemy import (
 )
 
 from shopdb.limits import (
+    DESCRIPTION_MAX,
     EMAIL_MAX,
     EMAIL_PATTERN,
+    PASSWORD_HASH_MAX,
     PRICE_LIMIT,
     PRICE_SCALE,
     PRODUCT_NAME_MAX,
+    STOCK_MAX,
     USERNAME_MAX,
 )
 
@@ -96,6 +99,14 @@ users = Table(
         name="email_nfkc",
         info={"field": "email", "reason": "must be in Unicode NFKC form"},
     ),
+    CheckConstraint(
+        f"char_length(password_hash) <= {PASSWORD_HASH_MAX}",
+        name="password_hash_length",
+        info={
+            "field": "password_hash",
+            "reason": f"must be at most {PASSWORD_HASH_MAX} characters",
+        },
+    ),
     info={"entity": "user"},
 )
 # Case-insensitive uniqueness: Alice@x.io and alice@x.io are one account.
@@ -112,6 +123,8 @@ products = Table(
     Column("description", Text, nullable=True),
     Column("price", Numeric, nullable=False),
     Column("inventory_count", Integer, nullable=False),
+    # Units of this product on placed or paid orders: what a cancel may bring back.
+    Column("units_ordered", Integer, nullable=False, server_default=text("0")),
     CheckConstraint(
         f"char_length(name) BETWEEN 1 AND {PRODUCT_NAME_MAX} AND name ~ '\\S'",
         name="name_valid",
@@ -136,6 +149,29 @@ products = Table(
             "field": "price",
             "reason": f"must have at most {PRICE_SCALE} decimal places "
             f"and be below {PRICE_LIMIT:,}",
+        },
+    ),
+    CheckConstraint(
+        f"char_length(description) <= {DESCRIPTION_MAX}",
+        name="description_length",
+        info={
+            "field": "description",
+            "reason": f"must be at most {DESCRIPTION_MAX:,} characters",
+        },
+    ),
+    CheckConstraint(
+        "units_ordered >= 0",
+        name="units_ordered_nonnegative",
+        info={"field": "units_ordered", "reason": "must not go below 0"},
+    ),
+    # Stock plus the units on open orders: a cancel moves units from one to the
+    # other, so it can never overflow; only a restock can pass the bound.
+    CheckConstraint(
+        f"inventory_count::bigint + units_ordered <= {STOCK_MAX}",
+        name="stock_bounded",
+        info={
+            "field": "inventory_count",
+            "reason": f"together with the units on open orders, must be at most {STOCK_MAX:,}",
         },
     ),
     info={"entity": "product"},
@@ -163,6 +199,8 @@ Index(
 )
 #: The name the trigger that guards a closed cart's lines raises (a CHECK violation).
 CART_OPEN_CHECK = "ck_cart_items_cart_open"
+#: The name the same trigger raises when a cart would hold more than CART_LINES_MAX lines.
+CART_LINES_CHECK = "ck_cart_items_lines_max"
 
 cart_items = Table(
     "cart_items",
@@ -250,6 +288,11 @@ order_items = Table(
         name="unit_price_amount",
         info={"field": "unit_price", "reason": "must be an amount with 2 decimals"},
     ),
+    CheckConstraint(
+        f"char_length(name) <= {PRODUCT_NAME_MAX}",
+        name="name_length",
+        info={"field": "name", "reason": f"must be at most {PRODUCT_NAME_MAX} characters"},
+    ),
     info={"entity": "order item"},
 )
 
@@ -290,6 +333,8 @@ def describe_constraint(name: str | None) -> ConstraintInfo:
         return ConstraintInfo("value")
     if name == CART_OPEN_CHECK:
         return ConstraintInfo("cart_id", entity="cart", conflict="cart_closed")
+    if name == CART_LINES_CHECK:
+        return ConstraintInfo("product_id", entity="cart", conflict="cart_full")
     return _constraint_index().get(name, ConstraintInfo(name))
 
 

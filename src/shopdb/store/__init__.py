@@ -26,8 +26,8 @@ that holds the SQL, the checks, the row decoding and the error handling once.
 
 from __future__ import annotations
 
+from shopdb.limits import ORDERS_PAGE_MAX
 from shopdb.store.async_api import AsyncShopper, AsyncStore
-from shopdb.store.orders import ORDERS_PAGE_MAX
 from shopdb.store.products import PAGE_MAX
 from shopdb.store.sync_api import Shopper, Store
 

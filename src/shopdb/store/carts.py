@@ -15,12 +15,14 @@ from typing import Any
 
 from shopdb.errors import (
     CartClosed,
+    CartFull,
     ConcurrencyConflict,
     InsufficientInventory,
     InvalidInput,
     NotFound,
     Shortage,
 )
+from shopdb.limits import CART_LINES_MAX
 from shopdb.schemas import CartRead, CartView
 from shopdb.store.arguments import ident, integer
 from shopdb.store.core import ALL, ONE, Query, Steps, operation, relabel, returned
@@ -62,8 +64,11 @@ ORDER BY ci.product_id
 # A mutation and the view it leaves, in one statement. The statement's other
 # parts see the snapshot from before the write, so the view is the cart's
 # other lines as they were, plus the written line as RETURNING gives it.
-# The cart row is locked FOR SHARE before any line: the order a checkout
-# locks in too (cart, then lines), so the two cannot deadlock.
+# The cart row is locked before any line, as a checkout locks it (cart, then
+# products, then lines), so the two cannot deadlock. FOR NO KEY UPDATE, as the
+# trigger on cart_items takes it: mutations of one cart queue, so the count of
+# its lines (at most CART_LINES_MAX) is exact; orders' foreign keys to carts
+# (FOR KEY SHARE) do not wait for it.
 def _mutation(write: str, *, keeps_line: bool) -> str:
     written_line = "UNION ALL SELECT product_id, quantity FROM written" if keeps_line else ""
     # An add or set that wrote nothing returns no row (the caller asks why); a
@@ -76,7 +81,8 @@ def _mutation(write: str, *, keeps_line: bool) -> str:
     flag = "false" if keeps_line else "w.removed"
     return f"""
 WITH cart AS (
-    SELECT c.id, c.user_id FROM carts c WHERE {WHICH_CART} AND c.closed_at IS NULL FOR SHARE
+    SELECT c.id, c.user_id FROM carts c WHERE {WHICH_CART} AND c.closed_at IS NULL
+    FOR NO KEY UPDATE
 ), written AS ({write}
 ), lines AS (
     SELECT ci.product_id, ci.quantity FROM cart_items ci, cart
@@ -93,15 +99,19 @@ ORDER BY l.product_id
 """
 
 
+# A new line only while the cart holds fewer than CART_LINES_MAX other products.
+_ROOM = f"""(SELECT count(*) FROM cart_items
+            WHERE cart_id = cart.id AND product_id <> %(product)s) < {CART_LINES_MAX}"""
 # Inserts the line or adds to it. The SELECT refuses a first line the stock
-# cannot cover; the DO UPDATE's WHERE refuses an addition that would take the
-# line past the stock. ON CONFLICT makes concurrent adds of one product to
-# one cart sum up on one line instead of racing.
+# cannot cover, or one a full cart has no room for; the DO UPDATE's WHERE
+# refuses an addition that would take the line past the stock. ON CONFLICT
+# makes concurrent adds of one product to one cart sum up on one line instead
+# of racing.
 ADD = _mutation(
-    """
+    f"""
     INSERT INTO cart_items AS ci (cart_id, product_id, quantity)
     SELECT cart.id, p.id, %(qty)s FROM cart, products p
-    WHERE p.id = %(product)s AND p.inventory_count >= %(qty)s
+    WHERE p.id = %(product)s AND p.inventory_count >= %(qty)s AND {_ROOM}
     ON CONFLICT (cart_id, product_id) DO UPDATE
     SET quantity = ci.quantity + EXCLUDED.quantity
     WHERE ci.quantity + EXCLUDED.quantity
@@ -110,10 +120,10 @@ ADD = _mutation(
     keeps_line=True,
 )
 SET = _mutation(
-    """
+    f"""
     INSERT INTO cart_items AS ci (cart_id, product_id, quantity)
     SELECT cart.id, p.id, %(qty)s FROM cart, products p
-    WHERE p.id = %(product)s AND p.inventory_count >= %(qty)s
+    WHERE p.id = %(product)s AND p.inventory_count >= %(qty)s AND {_ROOM}
     ON CONFLICT (cart_id, product_id) DO UPDATE SET quantity = EXCLUDED.quantity
     RETURNING ci.product_id, ci.quantity""",
     keeps_line=True,
@@ -126,10 +136,12 @@ REMOVE = _mutation(
     keeps_line=False,
 )
 # Why a mutation wrote nothing: (cart id, its closed flag) if the caller may
-# see it, then (stock, quantity already in the cart) if the product exists.
+# see it, then (stock, quantity already in the cart) if the product exists, and
+# how many other products the cart holds.
 DIAGNOSE = f"""
 SELECT c.id, c.closed_at IS NOT NULL, p.inventory_count,
-       (SELECT quantity FROM cart_items WHERE cart_id = c.id AND product_id = p.id)
+       (SELECT quantity FROM cart_items WHERE cart_id = c.id AND product_id = p.id),
+       (SELECT count(*) FROM cart_items WHERE cart_id = c.id AND product_id <> %(product)s)
 FROM (SELECT 1) one
 LEFT JOIN carts c ON {WHICH_CART}
 LEFT JOIN products p ON p.id = %(product)s
@@ -230,7 +242,7 @@ def _change(
         if rows:
             return view_of(rows)
         found = yield Query(DIAGNOSE, params, ONE)
-        cart, closed, stock, in_cart = found if found is not None else (None,) * 4
+        cart, closed, stock, in_cart, others = found if found is not None else (None,) * 5
         if cart is None and cart_id is None and user_id is not None:
             yield from open_cart_row(user_id)  # the user's first line: open the cart
             continue
@@ -243,6 +255,8 @@ def _change(
         wanted = quantity + (in_cart or 0) if sql is ADD else quantity
         if wanted > stock:
             raise InsufficientInventory([Shortage(product_id, wanted, stock)])
+        if in_cart is None and (others or 0) >= CART_LINES_MAX:
+            raise CartFull(cart)
         # Nothing refuses the change now: the statement's snapshot predates a
         # racer's commit (the user's cart, opened by a concurrent first add). Again.
     raise ConcurrencyConflict(f"the cart of user {user_id} kept changing; try again")

@@ -1,8 +1,11 @@
 """Orders: checkout records the sale; orders move placed -> paid -> shipped, or are cancelled.
 
-Checkout is one statement: it locks the cart, then its lines and their
-products in ascending product id (the one lock order every checkout shares,
-so checkouts cannot deadlock), decrements stock, inserts the order and its
+Checkout is one statement: it locks the cart, then its products in ascending
+id, then its lines. Every statement that locks several rows takes them in one
+order (a cart or an order, then products by id, then cart lines), so no two
+Store operations can deadlock, and neither can a checkout and the deletion
+of a product (which locks the product, then its cart lines). It decrements
+stock, counts the units as ordered (``products.units_ordered``), inserts the order and its
 lines (each product's name and price as they are now), empties and closes
 the cart, all or nothing, or lists every shortage and changes nothing. A
 cart that already became an order returns that order: checkout is
@@ -14,13 +17,11 @@ from __future__ import annotations
 from typing import Any
 
 from shopdb.errors import EmptyCart, InsufficientInventory, InvalidTransition, NotFound, Shortage
+from shopdb.limits import ORDERS_PAGE_MAX
 from shopdb.schemas import Order, OrderSummary
 from shopdb.store.arguments import ident, integer
 from shopdb.store.carts import WHICH_CART, _params
 from shopdb.store.core import ALL, Query, Steps, operation
-
-#: Most orders a page of list_orders may hold.
-ORDERS_PAGE_MAX = 100
 
 _ORDER_COLUMNS = "o.id, o.user_id, o.cart_id, o.status, o.total, o.created_at, o.updated_at"
 
@@ -32,18 +33,26 @@ _ORDER_COLUMNS = "o.id, o.user_id, o.cart_id, o.status, o.total, o.created_at, o
 CHECKOUT = f"""
 WITH cart AS (
     SELECT c.id, c.user_id, c.closed_at FROM carts c WHERE {WHICH_CART} FOR UPDATE
+), stock AS MATERIALIZED (
+    SELECT p.id, p.inventory_count, p.price, p.name FROM products p
+    WHERE p.id IN (SELECT product_id FROM cart_items
+                   WHERE cart_id = (SELECT id FROM cart WHERE closed_at IS NULL))
+    ORDER BY p.id
+    FOR NO KEY UPDATE
 ), lines AS MATERIALIZED (
-    SELECT ci.id AS item_id, ci.product_id, ci.quantity, p.inventory_count, p.price, p.name
-    FROM cart_items ci JOIN products p ON p.id = ci.product_id
+    -- The sort takes every product lock above before the first line's.
+    SELECT ci.id AS item_id, ci.product_id, ci.quantity, s.inventory_count, s.price, s.name
+    FROM cart_items ci JOIN stock s ON s.id = ci.product_id
     WHERE ci.cart_id = (SELECT id FROM cart WHERE closed_at IS NULL)
     ORDER BY ci.product_id
-    FOR UPDATE OF ci, p
+    FOR UPDATE OF ci
 ), short AS (
     SELECT product_id, quantity, inventory_count FROM lines WHERE quantity > inventory_count
 ), ok AS (
     SELECT 1 WHERE EXISTS (SELECT 1 FROM lines) AND NOT EXISTS (SELECT 1 FROM short)
 ), sold AS (
-    UPDATE products p SET inventory_count = p.inventory_count - l.quantity
+    UPDATE products p SET inventory_count = p.inventory_count - l.quantity,
+                          units_ordered = p.units_ordered + l.quantity
     FROM lines l WHERE p.id = l.product_id AND EXISTS (SELECT 1 FROM ok)
     RETURNING p.id
 ), placed AS (
@@ -101,7 +110,11 @@ ORDER BY o.id DESC LIMIT %(limit)s
 """
 # A move between states, with the order it leaves, in one statement. The row
 # lock serializes concurrent moves of one order, and the second one sees the
-# first's status: a cancel returns the stock exactly once.
+# first's status: a cancel returns the stock exactly once. Its products are
+# locked in id order, as checkout locks them. Cancel and ship take the units off
+# units_ordered (never below 0: an order placed by code older than migration
+# 0008 was not counted), and cancel puts them back in stock; stock plus units
+# ordered stays what it was, so the cancel cannot overflow.
 MOVE = f"""
 WITH target AS (
     SELECT o.id, o.status FROM orders o
@@ -111,10 +124,19 @@ WITH target AS (
     UPDATE orders o SET status = %(to)s, updated_at = now()
     FROM target t WHERE o.id = t.id AND t.status = ANY(%(from)s::varchar[])
     RETURNING {_ORDER_COLUMNS}
+), stock AS MATERIALIZED (
+    SELECT p.id FROM products p
+    WHERE %(to)s IN ('cancelled', 'shipped')
+      AND p.id IN (SELECT product_id FROM order_items WHERE order_id = (SELECT id FROM moved))
+    ORDER BY p.id
+    FOR NO KEY UPDATE
 ), restocked AS (
-    UPDATE products p SET inventory_count = p.inventory_count + oi.quantity
-    FROM order_items oi
-    WHERE %(to)s = 'cancelled' AND oi.order_id = (SELECT id FROM moved) AND p.id = oi.product_id
+    UPDATE products p
+    SET inventory_count = p.inventory_count
+                          + CASE WHEN %(to)s = 'cancelled' THEN oi.quantity ELSE 0 END,
+        units_ordered = greatest(p.units_ordered - oi.quantity, 0)
+    FROM order_items oi, stock s
+    WHERE oi.order_id = (SELECT id FROM moved) AND p.id = oi.product_id AND s.id = p.id
 )
 SELECT 'target', id, NULL::integer, NULL::integer, NULL::integer, NULL::numeric, status,
        NULL::timestamptz, NULL::timestamptz FROM target

@@ -8,13 +8,13 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from shopdb.errors import InsufficientInventory, InvalidInput, NotFound, Shortage
-from shopdb.limits import INT_MAX
+from shopdb.limits import INT_MAX, PRODUCTS_PAGE_MAX, STOCK_MAX
 from shopdb.schemas import NewProduct, ProductChanges, ProductRead
 from shopdb.store.arguments import ident, integer
 from shopdb.store.core import ALL, COUNT, ONE, Query, Steps, operation, relabel, returned, validated
 
-#: Most products a page of list_products may hold.
-PAGE_MAX = 1000
+#: Most products a page of list_products may hold (:data:`shopdb.limits.PRODUCTS_PAGE_MAX`).
+PAGE_MAX = PRODUCTS_PAGE_MAX
 
 COLUMNS = "id, name, description, price, inventory_count"
 INSERT = (
@@ -157,6 +157,10 @@ def adjust(product_id: int, delta: int) -> Steps[int]:
     try:
         row = yield Query(ADJUST, {"delta": delta, "id": product_id}, ONE)
     except InvalidInput as exc:
+        if exc.field == "inventory_count":  # ck_products_stock_bounded
+            raise InvalidInput(
+                "delta", f"would take the stock and open orders past {STOCK_MAX:,} units"
+            ) from exc
         if exc.field != "value":
             raise
         raise relabel(exc, "delta") from exc
