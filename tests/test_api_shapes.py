@@ -153,7 +153,10 @@ def test_a_body_that_is_not_json_is_the_bodys_problem_not_a_fields() -> None:
     # FastAPI's JSON decode error puts the offset of the bad character in loc.
     framework = [{"type": "json_invalid", "loc": ("body", 12), "msg": "JSON decode error"}]
     invalid = InvalidInput.from_errors(framework)
-    assert invalid.details() == {"errors": [{"field": "body", "reason": "is not valid JSON"}]}
+    assert invalid.details() == {
+        "errors": [{"field": "body", "reason": "is not valid JSON"}],
+        "count": 1,
+    }
 
 
 def test_a_lone_surrogate_pydantic_refuses_is_named_plainly() -> None:

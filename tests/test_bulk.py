@@ -190,26 +190,26 @@ def test_an_import_inside_the_callers_transaction_is_the_callers_to_commit(
 # --- bad rows -----------------------------------------------------------------------
 
 BAD_CSV_FIELDS = [
-    ("Kettle,,abc,1", "price", "is not a number: 'abc'"),
-    ("Kettle,,NaN,1", "price", "must be a finite amount: 'NaN'"),
+    ("Kettle,,abc,1", "price", "is not a number"),
+    ("Kettle,,NaN,1", "price", "must be a finite amount"),
     ("Kettle,,-Infinity,1", "price", "must be a finite amount"),
-    ("Kettle,,-1,1", "price", "must be at least 0: '-1'"),
+    ("Kettle,,-1,1", "price", "must be at least 0"),
     ("Kettle,,-0.01,1", "price", "must be at least 0"),
     ("Kettle,,,1", "price", "must not be empty"),
     ("Kettle,,1_000,1", "price", "is not a number"),
     ("Kettle,,1e131072,1", "price", "must be less than 1,000,000,000"),
-    ("Kettle,,1e10,1", "price", "must be less than 1,000,000,000: '1e10'"),
+    ("Kettle,,1e10,1", "price", "must be less than 1,000,000,000"),
     ("Kettle,,1e-16384,1", "price", "must have at most 2 decimal places"),
-    ("Kettle,,0.001,1", "price", "must have at most 2 decimal places: '0.001'"),
+    ("Kettle,,0.001,1", "price", "must have at most 2 decimal places"),
     (",,1,1", "name", "must not be empty"),
     ('"",,1,1', "name", "must not be empty"),
     ("   ,,1,1", "name", "must not be blank"),
-    ("x" * 201 + ",,1,1", "name", "must be at most 200 characters (it has 201)"),
+    ("x" * 201 + ",,1,1", "name", "must be at most 200 characters"),
     ("Ket\x00tle,,1,1", "name", "must not contain the NUL character"),
     ("Kettle,A\x00B,1,1", "description", "must not contain the NUL character"),
     (b"Ket\xfftle,,1,1", "name", "must be valid UTF-8 text"),
-    ("Kettle,,1,-1", "inventory_count", "must be at least 0: '-1'"),
-    ("Kettle,,1,1.5", "inventory_count", "must be a whole number: '1.5'"),
+    ("Kettle,,1,-1", "inventory_count", "must be at least 0"),
+    ("Kettle,,1,1.5", "inventory_count", "must be a whole number"),
     ("Kettle,,1,2147483648", "inventory_count", "must be at most 2147483647"),
     ("Kettle,,1,99999999999999999999999", "inventory_count", "must be at most 2147483647"),
     ("Kettle,,1,ten", "inventory_count", "must be a whole number"),
@@ -258,7 +258,7 @@ def test_a_malformed_csv_record_is_reported_by_line(
 @pytest.mark.parametrize(
     ("header", "reasons"),
     [
-        ("name,price,inventory_count,sku", ["unknown column 'sku' (expected name, "]),
+        ("name,price,inventory_count,sku", ["column 4 is not a known column (expected name, "]),
         ("name,description", ["missing columns: price, inventory_count"]),
         ("name,price,name,inventory_count", ["column 'name' appears twice"]),
         ("", ["there is no header"]),
@@ -297,7 +297,7 @@ BAD_JSON = [
         "description",
         "must be a string or null",
     ),
-    ('{"name": "x", "price": "abc", "inventory_count": 1}', "price", "is not a number: 'abc'"),
+    ('{"name": "x", "price": "abc", "inventory_count": 1}', "price", "is not a number"),
     ('{"name": "x", "price": NaN, "inventory_count": 1}', "price", "must be a finite amount"),
     ('{"name": "x", "price": "Infinity", "inventory_count": 1}', "price", "must be a finite"),
     ('{"name": "x", "price": -1, "inventory_count": 1}', "price", "must be at least 0"),
@@ -307,7 +307,7 @@ BAD_JSON = [
     (
         '{"name": "x", "price": 1, "inventory_count": 1.5}',
         "inventory_count",
-        "must be a whole number: '1.5'",
+        "must be a whole number",
     ),
     (
         '{"name": "x", "price": 1, "inventory_count": 2147483648}',
@@ -325,7 +325,7 @@ BAD_JSON = [
     (
         '{"name": "x", "name": "y", "price": 1, "inventory_count": 1}',
         None,
-        "is not valid JSON (key 'name' appears twice)",
+        "is not valid JSON (a key appears twice)",
     ),
     ("[1, 2]", None, "must be a JSON object"),
     ('"Tea"', None, "must be a JSON object"),
@@ -360,7 +360,7 @@ def test_a_bad_last_row_after_thousands_of_good_ones_leaves_the_table_empty(
     code, out, err = _cli(url, "import", "products", str(path))
     assert (code, out) == (1, "")
     assert err.splitlines() == [
-        "Error: line 5002: price: must be at least 0: '-1'",
+        "Error: line 5002: price: must be at least 0",
         "Error: 1 problem; nothing was imported",
     ]
     assert _rows(url) == []
@@ -410,8 +410,8 @@ def test_every_problem_is_counted_and_the_first_20_are_shown(url: str, tmp_path:
     assert (code, out) == (1, "")
     lines = err.splitlines()
     assert len(lines) == 21
-    assert lines[0] == "Error: line 4: inventory_count: must be at least 0: '-1'"
-    assert lines[19] == "Error: line 23: inventory_count: must be at least 0: '-20'"
+    assert lines[0] == "Error: line 4: inventory_count: must be at least 0"
+    assert lines[19] == "Error: line 23: inventory_count: must be at least 0"
     assert lines[20] == "Error: 30 problems (10 more not shown); nothing was imported"
     assert _rows(url) == []
 

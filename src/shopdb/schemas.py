@@ -13,7 +13,7 @@ Prices: at most two decimal places, below 1,000,000,000 (see
 :data:`~shopdb.limits.PRICE_PATTERN`; Python code may also pass a
 ``Decimal``. Usernames and emails are normalized to Unicode NFKC before they
 are checked, stored or compared, so look-alike spellings are one account.
-Passwords are 8 to 1024 characters.
+Passwords are 8 to 1024 characters; a description at most 10,000.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from pydantic import (
 from shopdb.errors import InvalidInput
 from shopdb.limits import (
     AMOUNT_PATTERN,
+    DESCRIPTION_MAX,
     EMAIL_MAX,
     INT_MAX,
     ORDER_STATUSES,
@@ -152,6 +153,16 @@ Text = Annotated[
     str,
     AfterValidator(_storable),
     WithJsonSchema({"type": "string", "pattern": _TEXT_PATTERN}, mode="validation"),
+]
+#: A product description: text of at most DESCRIPTION_MAX characters.
+Description = Annotated[
+    str,
+    Field(max_length=DESCRIPTION_MAX),
+    AfterValidator(_storable),
+    WithJsonSchema(
+        {"type": "string", "maxLength": DESCRIPTION_MAX, "pattern": _TEXT_PATTERN},
+        mode="validation",
+    ),
 ]
 Username = Annotated[
     str,
@@ -297,7 +308,7 @@ class NewProduct(_Input):
     """A product to add to the catalog."""
 
     name: ProductName
-    description: Text | None = None
+    description: Description | None = None
     price: Price
     inventory_count: Count
 
@@ -344,7 +355,7 @@ class ProductChanges(_Input):
     model_config = ConfigDict(json_schema_extra=_no_default)
 
     name: ProductName = None  # type: ignore[assignment]
-    description: Text | None = None
+    description: Description | None = None
     price: Price = None  # type: ignore[assignment]
     inventory_count: Count = None  # type: ignore[assignment]
 

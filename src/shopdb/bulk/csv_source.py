@@ -11,7 +11,7 @@ from itertools import chain
 from typing import TYPE_CHECKING, BinaryIO
 
 from shopdb.bulk.common import CHUNK_SIZE, COLUMNS, MAX_RECORD, REQUIRED, Batch, Problems
-from shopdb.bulk.values import CSV_CHECKS, show
+from shopdb.bulk.values import CSV_CHECKS
 from shopdb.limits import PRODUCT_NAME_MAX
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ def _csv_header(raw: bytes, problems: Problems) -> _Layout:
     for index, name in enumerate(names):
         if name not in COLUMNS:
             expected = ", ".join(COLUMNS)
-            problems.add(1, None, f"unknown column {show(cells[index])} (expected {expected})")
+            problems.add(1, None, f"column {index + 1} is not a known column (expected {expected})")
         elif name in positions:
             problems.add(1, None, f"column {name!r} appears twice")
         else:

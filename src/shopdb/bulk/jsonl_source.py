@@ -112,6 +112,6 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     seen: set[str] = set()
     for key, _ in pairs:
         if key in seen:
-            raise ValueError(f"key {key[:60]!r} appears twice")
+            raise ValueError("a key appears twice")
         seen.add(key)
     return dict(pairs)

@@ -1,28 +1,25 @@
 """Checks of one value against the rules the database enforces on products.
 
 Each returns None for a valid value, else the reason, ready for a
-:class:`~shopdb.errors.RowProblem`. CSV values are text; JSON values are
-whatever ``json.loads`` made of them.
+:class:`~shopdb.errors.RowProblem`: the rule the value breaks, never the value
+itself (a report of a million-row file must stay small, and a file's cells are
+the caller's). CSV values are text; JSON values are whatever ``json.loads``
+made of them.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from decimal import Decimal
 
-from shopdb.limits import INT_MAX, PRODUCT_NAME_MAX
+from shopdb.limits import DESCRIPTION_MAX, INT_MAX, PRODUCT_NAME_MAX
 from shopdb.schemas import price_problem as price_rule
 
 # What PostgreSQL's numeric_in and int4in accept, ASCII only.
 _NUMBER = re.compile(r"\s*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*", re.ASCII)
 _INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*", re.ASCII)
 _NOT_FINITE = frozenset({"nan", "snan", "inf", "infinity"})
-
-
-def show(value: str) -> str:
-    return repr(value) if len(value) <= 40 else repr(value[:40]) + "..."
 
 
 def text_problem(value: str) -> str | None:
@@ -43,10 +40,16 @@ def name_problem(value: str) -> str | None:
     if problem:
         return problem
     if len(value) > PRODUCT_NAME_MAX:
-        return f"must be at most {PRODUCT_NAME_MAX} characters (it has {len(value)})"
+        return f"must be at most {PRODUCT_NAME_MAX} characters"
     if not value.strip():
         return "must not be blank"
     return None
+
+
+def description_problem(value: str) -> str | None:
+    if len(value) > DESCRIPTION_MAX:
+        return f"must be at most {DESCRIPTION_MAX:,} characters"
+    return text_problem(value)
 
 
 def price_problem(value: str) -> str | None:
@@ -54,35 +57,34 @@ def price_problem(value: str) -> str | None:
         return "must not be empty"
     if not _NUMBER.fullmatch(value):
         if value.strip().lstrip("+-").lower() in _NOT_FINITE:
-            return f"must be a finite amount: {show(value)}"
-        return f"is not a number: {show(value)}"
-    return amount_problem(Decimal(value.strip()), value)
+            return "must be a finite amount"
+        return "is not a number"
+    return amount_problem(Decimal(value.strip()))
 
 
-def amount_problem(amount: Decimal, shown: str) -> str | None:
+def amount_problem(amount: Decimal) -> str | None:
     # The Store's rule, which the database's price checks also enforce (one place).
-    problem = price_rule(amount)
-    return None if problem is None else f"{problem}: {show(shown)}"
+    return price_rule(amount)
 
 
 def count_problem(value: str) -> str | None:
     if not value.strip():
         return "must not be empty"
     if not _INTEGER.fullmatch(value):
-        return f"must be a whole number: {show(value)}"
+        return "must be a whole number"
     digits = value.strip().lstrip("+-").lstrip("0")
     if value.strip().startswith("-") and digits:
-        return f"must be at least 0: {show(value)}"
+        return "must be at least 0"
     if len(digits) > len(str(INT_MAX)):
-        return f"must be at most {INT_MAX}: {show(value)}"
-    return range_problem(int(digits or "0"), value)
+        return f"must be at most {INT_MAX}"
+    return range_problem(int(digits or "0"))
 
 
-def range_problem(count: int, shown: str) -> str | None:
+def range_problem(count: int) -> str | None:
     if count < 0:
-        return f"must be at least 0: {show(shown)}"
+        return "must be at least 0"
     if count > INT_MAX:
-        return f"must be at most {INT_MAX}: {show(shown)}"
+        return f"must be at most {INT_MAX}"
     return None
 
 
@@ -95,7 +97,7 @@ def json_description_problem(value: object) -> str | None:
     """``description`` as a JSON value: a string or null."""
     if value is None:
         return None
-    return text_problem(value) if isinstance(value, str) else "must be a string or null"
+    return description_problem(value) if isinstance(value, str) else "must be a string or null"
 
 
 def json_price_problem(value: object) -> str | None:
@@ -104,22 +106,21 @@ def json_price_problem(value: object) -> str | None:
         return price_problem(value)
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         return 'must be a number or a string such as "19.99"'
-    return amount_problem(Decimal(value), str(value))
+    return amount_problem(Decimal(value))
 
 
 def json_count_problem(value: object) -> str | None:
     """``inventory_count`` as a JSON value: an integer, never a string."""
     if isinstance(value, str):
-        return f"must be a JSON integer, not a string: {show(value)}"
+        return "must be a JSON integer, not a string"
     if isinstance(value, bool) or not isinstance(value, int):
-        shown = str(value) if isinstance(value, Decimal) else json.dumps(value, default=str)
-        return f"must be a whole number: {show(shown)}"
-    return range_problem(value, str(value))
+        return "must be a whole number"
+    return range_problem(value)
 
 
 CSV_CHECKS: dict[str, Callable[[str], str | None]] = {
     "name": name_problem,
-    "description": text_problem,
+    "description": description_problem,
     "price": price_problem,
     "inventory_count": count_problem,
 }
