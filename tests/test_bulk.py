@@ -203,6 +203,7 @@ BAD_CSV_FIELDS = [
     ("Kettle,,0.001,1", "price", "must have at most 2 decimal places"),
     (",,1,1", "name", "must not be empty"),
     ('"",,1,1', "name", "must not be empty"),
+    ("Kettle," + "d" * 10_001 + ",1,1", "description", "must be at most 10,000 characters"),
     ("   ,,1,1", "name", "must not be blank"),
     ("x" * 201 + ",,1,1", "name", "must be at most 200 characters"),
     ("Ket\x00tle,,1,1", "name", "must not contain the NUL character"),

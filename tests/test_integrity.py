@@ -53,6 +53,11 @@ BAD_ROWS = [
     ("email", "UPDATE users SET email = 'not-an-email'"),
     ("email", "UPDATE users SET email = 'a b@x.io'"),
     ("email", "UPDATE users SET email = repeat('e', 250) || '@x.io'"),
+    # 0008: every stored text and count has a bound.
+    ("description", "UPDATE products SET description = repeat('d', 10001)"),
+    ("password_hash", "UPDATE users SET password_hash = repeat('h', 256)"),
+    ("units_ordered", "UPDATE products SET units_ordered = -1"),
+    ("inventory_count", "UPDATE products SET inventory_count = 2147483647, units_ordered = 1"),
 ]
 
 
@@ -68,8 +73,10 @@ def test_check_constraints_refuse_bad_rows_written_with_raw_sql(
 def test_limits_themselves_are_allowed(db_connection: Connection, rows: dict[str, int]) -> None:
     db_connection.execute(
         text(
-            "UPDATE products SET price = 0, inventory_count = 0, name = repeat('x', 200);"
-            "UPDATE users SET username = repeat('u', 64)"
+            "UPDATE products SET price = 0, inventory_count = 0, name = repeat('x', 200),"
+            " description = repeat('d', 10000);"
+            "UPDATE products SET inventory_count = 2147483646, units_ordered = 1;"
+            "UPDATE users SET username = repeat('u', 64), password_hash = repeat('h', 255)"
         )
     )
 

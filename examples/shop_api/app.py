@@ -47,6 +47,7 @@ from shopdb.schemas import (
 from shopdb.store import ORDERS_PAGE_MAX, PAGE_MAX, AsyncShopper
 
 from . import tokens
+from .body_limit import BodyLimit
 
 SECRET = os.environ.get("SHOP_API_SECRET", "").encode() or secrets.token_bytes(32)
 TOKEN_SECONDS = int(os.environ.get("SHOP_API_TOKEN_SECONDS", "3600"))
@@ -145,7 +146,7 @@ _MEANING = {
     400: "The body is not UTF-8 text (FastAPI's own answer, before any field is read)",
     401: "No valid bearer token, or a wrong login",
     404: "Not found (or not the signed-in user's)",
-    409: "Refused by the state of things (taken, out of stock, empty cart, ...)",
+    409: "Refused by the state of things (taken, out of stock, empty or full cart, ...)",
     422: "A field was refused: `errors` names every one",
     503: "The database is unavailable or busy: retryable",
 }
@@ -196,6 +197,8 @@ app = ShopApi(
     version="0.1.0",
     lifespan=lifespan,
 )
+# A body over 1 MiB is a 413 before FastAPI reads it as JSON (see body_limit.py).
+app.add_middleware(BodyLimit)
 
 
 @app.exception_handler(ShopError)
