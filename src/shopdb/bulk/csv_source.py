@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from shopdb.bulk.common import CHUNK_SIZE, COLUMNS, MAX_RECORD, REQUIRED, Batch, Problems
 from shopdb.bulk.values import CSV_CHECKS
-from shopdb.limits import PRODUCT_NAME_MAX
+from shopdb.limits import DESCRIPTION_MAX, PRODUCT_NAME_MAX
 
 if TYPE_CHECKING:
     from psycopg import sql
@@ -109,6 +109,7 @@ class _CsvChecker:
         self.chunk_shape = re.compile(f"(?:{record}{eol})*+(?:{record})?")
         self.record_shape = re.compile(f"{record}(?:{eol})?")
         self.name = layout.positions.get("name")
+        self.description = layout.positions.get("description")
         self.price = layout.positions.get("price")
         self.count = layout.positions.get("inventory_count")
 
@@ -132,6 +133,9 @@ class _CsvChecker:
             names = values[self.name :: width]
             if max(map(len, names)) > PRODUCT_NAME_MAX or not all(map(str.strip, names)):
                 return None
+        descriptions = values[self.description :: width] if self.description is not None else []
+        if descriptions and max(map(len, descriptions)) > DESCRIPTION_MAX:
+            return None
         prices = "\x00".join(values[self.price :: width]) if self.price is not None else "0"
         counts = "\x00".join(values[self.count :: width]) if self.count is not None else "0"
         if not (_QUICK_PRICES.fullmatch(prices) and _QUICK_COUNTS.fullmatch(counts)):
