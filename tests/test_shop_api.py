@@ -6,6 +6,7 @@ database of its own; httpx talks to it over TCP.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import time
@@ -392,6 +393,56 @@ def test_the_service_handles_errors_with_the_readmes_handler_verbatim() -> None:
             assert f"from {module} import" in service, line
             for name in names.split(", "):
                 assert re.search(rf"\b{name}\b", service), name
+
+
+# -- bounds: what one client can make the service hold ---------------------------
+
+
+def test_a_body_over_1_mib_is_413_before_it_is_parsed(client: httpx.Client) -> None:
+    # The body: a million keys, 11 MiB, which used to take 16 s and 1.1 GiB.
+    body = json.dumps({f"k{i}": 1 for i in range(1_000_000)}).encode()
+    refused = problem(
+        client.post("/login", content=body, headers={"content-type": "application/json"}),
+        413,
+        "body_too_large",
+    )
+    assert refused["limit"] == 1024 * 1024
+    # Chunked, with no Content-Length to refuse it by: read up to the cap, then refused.
+    chunks = (b" " * 65536 for _ in range(20))
+    problem(
+        client.post("/login", content=chunks, headers={"content-type": "application/json"}),
+        413,
+        "body_too_large",
+    )
+
+
+def test_a_body_of_many_bad_keys_gets_a_small_answer(client: httpx.Client) -> None:
+    keys = 60_000
+    body = json.dumps({f"k{i}": 1 for i in range(keys)}).encode()
+    assert len(body) < 1024 * 1024
+    response = client.post("/login", content=body, headers={"content-type": "application/json"})
+    refused = problem(response, 422, "invalid_input")
+    assert len(refused["errors"]) == 20
+    assert refused["count"] == keys + 2  # and login, password missing
+    assert len(response.content) < 4096
+
+
+def test_a_cart_of_100_products_refuses_the_101st(client: httpx.Client) -> None:
+    _, auth = signed_up(client)
+    ids = [product(client, auth)["id"] for _ in range(101)]
+    for product_id in ids[:100]:
+        added = client.post("/cart/items", json={"product_id": product_id}, headers=auth)
+        assert added.status_code == 200, added.text
+    full = problem(
+        client.post("/cart/items", json={"product_id": ids[100]}, headers=auth), 409, "cart_full"
+    )
+    assert full["limit"] == 100
+    assert len(client.get("/cart", headers=auth).json()["items"]) == 100
+
+
+def test_a_page_of_products_is_at_most_100(client: httpx.Client) -> None:
+    refused = problem(client.get("/products", params={"limit": 1000}), 422, "invalid_input")
+    assert refused["errors"][0]["field"] == "limit"
 
 
 def test_the_log_holds_no_traceback(service: Service) -> None:
