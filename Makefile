@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.shopdb-installed
 
 .PHONY: run test lint typecheck pytest install clean bench bench-migrations bench-faults \
-	bench-replicas bench-cart-view soak async-api api
+	bench-replicas bench-cart-view bench-abuse soak async-api api
 
 install: $(STAMP)
 
@@ -23,7 +23,9 @@ run: $(STAMP)
 	$(BIN)/shopdb status
 
 ## api: the reference web service (examples/shop_api) on http://127.0.0.1:8000 (PORT=...),
-## on the database `make run` uses (migrated first); its docs at /docs
+## on the database `make run` uses (migrated first); its docs at /docs. One client is capped:
+## request bodies at 1 MiB (413), headers at 16 KiB, 256 requests at once (503 past it),
+## idle keep-alive connections closed after 5 s (examples/shop_api/__main__.py)
 PORT ?= 8000
 api: $(STAMP)
 	$(BIN)/shopdb setup
@@ -55,6 +57,12 @@ bench-cart-view: $(STAMP)
 ROWS ?= 2000000
 bench-migrations: $(STAMP)
 	$(BIN)/python -m bench.migrations --rows $(ROWS) --write-docs
+
+## bench-abuse: issue 17's hostile requests against the reference service, before the bounds
+## (commit BEFORE=...) and now: status, size, time, peak memory; writes docs/reliability.md
+BEFORE ?= 11b50b0
+bench-abuse: $(STAMP)
+	$(BIN)/python -m bench.abuse --before $(BEFORE) --write-docs
 
 ## soak: the mixed workload for 5 minutes on 32 threads; writes docs/reliability.md
 soak: $(STAMP)

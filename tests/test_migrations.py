@@ -97,7 +97,7 @@ SEED_COLUMNS = {
     ],
 }
 #: What shopdb adds to the seed's tables, after the seed's own columns (0007, 0008).
-ADDED_COLUMNS = {
+ADDED_COLUMNS: dict[str, list[tuple[str, str, bool, str | None]]] = {
     "carts": [("closed_at", "timestamp with time zone", True, None)],
     "products": [("units_ordered", "integer", False, "0")],
 }
