@@ -329,11 +329,14 @@ class InsufficientInventory(Conflict):
     title = "Not enough stock"
 
     def __init__(self, shortages: Sequence[Shortage]) -> None:
+        # The text names the first few; details() lists them all (at most a
+        # cart's CART_LINES_MAX).
         listed = ", ".join(
             f"product {s.product_id} (wanted {s.wanted}, available {s.available})"
-            for s in shortages
+            for s in shortages[:5]
         )
-        super().__init__(f"insufficient inventory: {listed}")
+        more = f" and {len(shortages) - 5} more" if len(shortages) > 5 else ""
+        super().__init__(f"insufficient inventory: {listed}{more}")
         self.shortages = tuple(shortages)
 
     def details(self) -> dict[str, JSON]:
