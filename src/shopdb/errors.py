@@ -45,6 +45,7 @@ A web layer maps all of them in one handler (see the README, "Errors").
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeAlias
@@ -592,8 +593,10 @@ def _translate_psycopg(exc: Any) -> ShopError:  # noqa: PLR0911 (one return per 
         if state in states or state[:2] in states:
             return error(_first_line(exc))
     if state.startswith("22"):
-        # A data exception's text quotes the value it refused.
-        return InvalidInput(exc.diag.column_name or "value", "is not a valid value")
+        # A data exception's text may quote the value it refused: name the
+        # condition from psycopg's class for the SQLSTATE (DivisionByZero).
+        condition = re.sub(r"(?<!^)(?=[A-Z])", " ", type(exc).__name__).lower()
+        return InvalidInput(exc.diag.column_name or "value", f"is not a valid value ({condition})")
     return ShopError(f"database error {state}: {_first_line(exc)}")
 
 
