@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.shopdb-installed
 
 .PHONY: run test lint typecheck pytest install clean bench bench-migrations bench-faults \
-	bench-replicas bench-cart-view bench-abuse soak async-api api
+	bench-replicas bench-cart-view bench-abuse bench-flash-sale bench-e2e soak async-api api
 
 install: $(STAMP)
 
@@ -47,6 +47,11 @@ pytest: $(STAMP)
 ## bench: every implementation side by side; writes the table into docs/performance.md
 bench: $(STAMP)
 	$(BIN)/python -m bench.run --write-docs
+
+## bench-flash-sale: one hot product, fresh carts, 8 and 64 shoppers checking out for 10 s,
+## against pgbench's bare decrement of the hot row (also part of make bench)
+bench-flash-sale: $(STAMP)
+	$(BIN)/python -m bench.flash_sale --write-docs
 
 ## bench-cart-view: what returning the cart view from add_to_cart costs (after make bench)
 bench-cart-view: $(STAMP)
