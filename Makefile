@@ -53,6 +53,11 @@ bench: $(STAMP)
 bench-flash-sale: $(STAMP)
 	$(BIN)/python -m bench.flash_sale --write-docs
 
+## bench-e2e: the whole request under wrk: the reference service, a FastAPI + SQLAlchemy async
+## ORM peer and a raw asyncpg limit, one uvicorn worker each; writes docs/performance.md
+bench-e2e: $(STAMP)
+	$(BIN)/python -m bench.e2e --write-docs
+
 ## bench-cart-view: what returning the cart view from add_to_cart costs (after make bench)
 bench-cart-view: $(STAMP)
 	$(BIN)/python -m bench.cart_view --write-docs
