@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,7 +72,7 @@ SCRIPTS = {
 
 
 @dataclass(frozen=True)
-class Settings:
+class Sale:
     """How the sale is run: the numbers of shoppers, seconds per implementation and number
     of shoppers, and the interleaved slices those seconds are cut into."""
 
@@ -113,6 +112,8 @@ class Row:
 
     @property
     def conserved(self) -> bool:
+        """Stock sold equals units in new order lines and units counted as ordered (for
+        the bare decrement: the transactions done), in every slice."""
         if self.kind == "decrement":
             return all(s.sold == s.done for s in self.slices)
         return all(s.sold == s.ordered == s.counted == s.done for s in self.slices)
@@ -312,7 +313,7 @@ def render(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def write_docs(table: str, environment: str, args: argparse.Namespace | Settings) -> None:
+def write_docs(table: str, environment: str, args: argparse.Namespace | Sale) -> None:
     """Put the table between the flash-sale markers of docs/performance.md."""
     command = "python -m bench.flash_sale " + " ".join(
         f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
@@ -342,7 +343,7 @@ def main() -> None:
     from bench.run import database_for, environment
 
     parser = argparse.ArgumentParser(description=__doc__)
-    default = Settings()
+    default = Sale()
     parser.add_argument("--shoppers", type=int, nargs="+", default=default.shoppers)
     parser.add_argument(
         "--seconds", type=int, default=default.seconds, help="per implementation and cell"
@@ -355,13 +356,6 @@ def main() -> None:
     rows = run(url, args.shoppers, args.seconds, args.rounds)
     table = render(rows)
     print(table)
-    print(
-        "median ratios:",
-        {
-            n: statistics.median(r.rate for r in rows if r.shoppers == n and r.kind == "checkout")
-            for n in args.shoppers
-        },
-    )
     if args.write_docs:
         write_docs(table, environment(url), args)
 

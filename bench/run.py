@@ -189,7 +189,7 @@ def _flash_sale(write_docs: bool) -> None:
 
     print("   flash sale ...", file=sys.stderr)
     url = database_for("shopdb_flash")
-    settings = flash_sale.Settings()
+    settings = flash_sale.Sale()
     rows = flash_sale.run(url, settings.shoppers, settings.seconds, settings.rounds)
     table = flash_sale.render(rows)
     print(table)
