@@ -27,16 +27,17 @@ from bench import e2e
 
 #: Layers by the path of a frame's file, first match wins.
 LAYERS = (
-    ("shopdb", ("/src/shopdb/",)),
-    ("examples.shop_api", ("/examples/shop_api/",)),
-    ("psycopg_pool", ("/psycopg_pool/",)),
-    ("psycopg", ("/psycopg/", "/psycopg_binary/")),
-    ("pydantic", ("/pydantic/", "/pydantic_core/")),
-    ("fastapi", ("/fastapi/",)),
-    ("starlette", ("/starlette/",)),
-    ("uvicorn", ("/uvicorn/",)),
-    ("asyncio", ("/asyncio/",)),
-    ("anyio", ("/anyio/",)),
+    ("shopdb", ("shopdb/",)),
+    ("examples.shop_api", ("examples/shop_api/",)),
+    ("psycopg_pool", ("psycopg_pool/",)),
+    ("psycopg", ("psycopg/", "psycopg_binary/")),
+    ("pydantic", ("pydantic/", "pydantic_core/")),
+    ("fastapi", ("fastapi/",)),
+    ("starlette", ("starlette/",)),
+    ("uvicorn", ("uvicorn/",)),
+    ("uvloop", ("uvloop/",)),
+    ("asyncio", ("asyncio/",)),
+    ("anyio", ("anyio/",)),
 )
 
 
@@ -54,6 +55,7 @@ def main() -> None:
     parser.add_argument("--endpoint", choices=e2e.ENDPOINTS[:2], default="product")
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--database", default="shopdb_profile")
+    parser.add_argument("--keep", type=Path, help="also write py-spy's folded stacks here")
     args = parser.parse_args()
     url = database_for(args.database)
     e2e._seed(url)
@@ -87,6 +89,8 @@ def main() -> None:
         finally:
             spy.send_signal(signal.SIGINT)
             spy.wait(timeout=120)
+        if args.keep:
+            args.keep.write_text(folded.read_text())
         inclusive: Counter[str] = Counter()
         exclusive: Counter[str] = Counter()
         total = 0
