@@ -223,7 +223,9 @@ def _store(url: str, shoppers: int, seconds: int, carts: range) -> tuple[int, in
             start.wait()
             while time.monotonic() < stop[0]:
                 with lock:
-                    cart = next(ids)
+                    cart = next(ids, None)
+                if cart is None:
+                    raise RuntimeError("the slice ran out of fresh carts: raise CARTS_PER_SECOND")
                 try:
                     store.checkout(cart)
                     done[me] += 1
