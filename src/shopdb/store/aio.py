@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from shopdb.errors import DatabaseUnavailable, ShopError, Translating, translating
-from shopdb.store.core import ALL, ONE, Offload, Operation, P, Query, RetryPolicy, Steps
+from shopdb.store.core import ALL, ONE, Offload, Operation, P, RetryPolicy, Steps
 
 if TYPE_CHECKING:
     import psycopg
@@ -157,11 +157,7 @@ class AsyncBoundRunner:
                             instruction = steps.send(done)
                         else:
                             try:
-                                if isinstance(instruction, Query) and instruction.savepoint:
-                                    async with conn.transaction():
-                                        answer = await _execute(cursor, instruction, translating)
-                                else:
-                                    answer = await _execute(cursor, instruction, translating)
+                                answer = await _execute(cursor, instruction, translating)
                             except ShopError as error:
                                 instruction = steps.throw(error)
                             else:

@@ -51,18 +51,11 @@ ONE, ALL, COUNT = 0, 1, 2
 
 
 class Query(NamedTuple):
-    """Run ``sql`` with ``params``; answer with rows as ``fetch`` says.
-
-    ``savepoint``: the operation may recover from this statement's error by sending
-    another one; inside a caller's transaction the statement then runs in a savepoint
-    of its own, so its failure leaves the transaction usable. (On a pooled connection
-    every statement is its own transaction already.)
-    """
+    """Run ``sql`` with ``params``; answer with rows as ``fetch`` says."""
 
     sql: str
     params: Sequence[Any] | Mapping[str, Any]
     fetch: int
-    savepoint: bool = False
 
 
 class Offload(NamedTuple):

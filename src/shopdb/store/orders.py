@@ -1,41 +1,22 @@
 """Orders: checkout records the sale; orders move placed -> paid -> shipped, or are cancelled.
 
-Checkout is one statement. Every statement that locks several rows takes them
-in one order (a cart or an order, then products by id, then cart lines), so no
-two Store operations can deadlock, and neither can a checkout and the deletion
+Checkout is one statement: it locks the cart, then its products in ascending
+id, then its lines. Every statement that locks several rows takes them in one
+order (a cart or an order, then products by id, then cart lines), so no two
+Store operations can deadlock, and neither can a checkout and the deletion
 of a product (which locks the product, then its cart lines). It decrements
 stock, counts the units as ordered (``products.units_ordered``), inserts the order and its
 lines (each product's name and price as they are now), empties and closes
 the cart, all or nothing, or lists every shortage and changes nothing. A
 cart that already became an order returns that order: checkout is
 idempotent, so a client whose response was lost can retry safely.
-
-A product's row is the hot spot of a sale: every checkout of it waits for its
-lock, which is held until the checkout commits. So :data:`CHECKOUT` takes it
-last: it locks the cart, reads the lines with the stock and prices of its
-snapshot, writes the order, its lines and closes the cart, and only then locks
-the products (in id order) and decrements them, then deletes the cart's lines.
-The product's lock covers one UPDATE and the commit instead of the whole
-statement. When a product changed under the statement after its snapshot
-(its stock fell below a line, its price or name changed, it was deleted), the
-database's own constraints fail the statement as a whole (stock below zero,
-the order line's foreign key), nothing is written, and checkout runs
-:data:`CHECKOUT_LOCKING` instead: the same sale with the products locked before
-anything is read, whose answer (the order, or every shortage) is final.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from shopdb.errors import (
-    EmptyCart,
-    InsufficientInventory,
-    InvalidInput,
-    InvalidTransition,
-    NotFound,
-    Shortage,
-)
+from shopdb.errors import EmptyCart, InsufficientInventory, InvalidTransition, NotFound, Shortage
 from shopdb.limits import ORDERS_PAGE_MAX
 from shopdb.schemas import Order, OrderSummary
 from shopdb.store.arguments import ident, integer
@@ -49,75 +30,7 @@ _ORDER_COLUMNS = "o.id, o.user_id, o.cart_id, o.status, o.total, o.created_at, o
 # ('order', id, user id, cart id, status, total, created, updated) and its
 # lines ('line', product id, name, unit price, quantity): the new order if
 # this statement placed it, else the one the closed cart became.
-#
-# The products are locked last (see the module's docstring). The CTEs run in
-# the order their references force: `stock` waits for the cart to be closed and
-# every order line written, `emptied` for every product to be sold. `lines` locks
-# no row: every change to a cart's lines locks the cart first, and the one that
-# does not (a product's deletion) fails this statement through the order line's
-# foreign key. A product whose price or name changed since the snapshot gets
-# -1 for its stock, so the nonnegative check fails the statement as a whole.
 CHECKOUT = f"""
-WITH cart AS (
-    SELECT c.id, c.user_id, c.closed_at FROM carts c WHERE {WHICH_CART} FOR UPDATE
-), lines AS MATERIALIZED (
-    SELECT ci.id AS item_id, ci.product_id, ci.quantity, p.inventory_count, p.price, p.name
-    FROM cart_items ci JOIN products p ON p.id = ci.product_id
-    WHERE ci.cart_id = (SELECT id FROM cart WHERE closed_at IS NULL)
-), short AS (
-    SELECT product_id, quantity, inventory_count FROM lines WHERE quantity > inventory_count
-), ok AS (
-    SELECT 1 WHERE EXISTS (SELECT 1 FROM lines) AND NOT EXISTS (SELECT 1 FROM short)
-), placed AS (
-    INSERT INTO orders (user_id, cart_id, total)
-    SELECT cart.user_id, cart.id, (SELECT sum(price * quantity) FROM lines)
-    FROM cart WHERE EXISTS (SELECT 1 FROM ok)
-    RETURNING id, user_id, cart_id, status, total, created_at, updated_at
-), recorded AS (
-    INSERT INTO order_items (order_id, product_id, name, unit_price, quantity)
-    SELECT placed.id, l.product_id, l.name, l.price, l.quantity FROM placed, lines l
-    RETURNING product_id
-), closed AS (
-    UPDATE carts SET closed_at = now() WHERE id = (SELECT cart_id FROM placed)
-    RETURNING id
-), stock AS MATERIALIZED (
-    SELECT p.id, p.price, p.name FROM products p
-    WHERE p.id IN (SELECT product_id FROM lines)
-      AND EXISTS (SELECT 1 FROM closed) AND (SELECT count(*) FROM recorded) > 0
-    ORDER BY p.id
-    FOR NO KEY UPDATE
-), sold AS (
-    UPDATE products p
-    SET inventory_count = CASE WHEN s.price = l.price AND s.name = l.name
-                               THEN p.inventory_count - l.quantity ELSE -1 END,
-        units_ordered = p.units_ordered + l.quantity
-    FROM stock s JOIN lines l ON l.product_id = s.id WHERE p.id = s.id
-    RETURNING p.id
-), emptied AS (
-    DELETE FROM cart_items ci USING lines l
-    WHERE ci.id = l.item_id AND (SELECT count(*) FROM sold) > 0
-), before AS (
-    SELECT {_ORDER_COLUMNS} FROM orders o JOIN cart ON o.cart_id = cart.id
-    WHERE cart.closed_at IS NOT NULL
-)
-SELECT 'cart', id, user_id, (closed_at IS NOT NULL)::integer, NULL::integer,
-       NULL::numeric, NULL::varchar, NULL::timestamptz, NULL::timestamptz FROM cart
-UNION ALL
-SELECT 'short', product_id, quantity, inventory_count, NULL, NULL, NULL, NULL, NULL FROM short
-UNION ALL
-SELECT 'order', id, user_id, cart_id, NULL, total, status, created_at, updated_at FROM placed
-UNION ALL
-SELECT 'line', product_id, quantity, NULL, NULL, price, name, NULL, NULL
-FROM lines WHERE EXISTS (SELECT 1 FROM ok)
-UNION ALL
-SELECT 'order', id, user_id, cart_id, NULL, total, status, created_at, updated_at FROM before
-UNION ALL
-SELECT 'line', oi.product_id, oi.quantity, NULL, NULL, oi.unit_price, oi.name, NULL, NULL
-FROM order_items oi JOIN before ON oi.order_id = before.id
-"""
-# CHECKOUT with the products locked before anything is read: what checkout runs
-# when CHECKOUT failed because a product changed under it. Same rows.
-CHECKOUT_LOCKING = f"""
 WITH cart AS (
     SELECT c.id, c.user_id, c.closed_at FROM carts c WHERE {WHICH_CART} FOR UPDATE
 ), stock AS MATERIALIZED (
@@ -278,12 +191,7 @@ def order_of(rows: list[tuple[Any, ...]]) -> Order | None:
 def checkout(cart_id: int | None, *, user_id: int | None = None) -> Steps[Order]:
     """Sell every line of the cart or nothing; the order it became if it was sold already."""
     params = _params(cart_id, user_id)
-    try:
-        rows = yield Query(CHECKOUT, params, ALL, savepoint=True)
-    except (InvalidInput, NotFound):
-        # A product changed under the statement (see the module's docstring): nothing
-        # was written; the locking statement's answer is final.
-        rows = yield Query(CHECKOUT_LOCKING, params, ALL)
+    rows = yield Query(CHECKOUT, params, ALL)
     cart = next((r for r in rows if r[0] == "cart"), None)
     if cart is None:
         if cart_id is None:

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from shopdb.errors import DatabaseUnavailable, ShopError, Translating, translating
-from shopdb.store.core import ALL, ONE, Offload, Operation, P, Query, RetryPolicy, Steps
+from shopdb.store.core import ALL, ONE, Offload, Operation, P, RetryPolicy, Steps
 
 if TYPE_CHECKING:
     import psycopg
@@ -158,11 +158,7 @@ class BoundRunner:
                         instruction = steps.send(instruction.fn(*instruction.args))
                     else:
                         try:
-                            if isinstance(instruction, Query) and instruction.savepoint:
-                                with conn.transaction():
-                                    answer = _execute(cursor, instruction, translating)
-                            else:
-                                answer = _execute(cursor, instruction, translating)
+                            answer = _execute(cursor, instruction, translating)
                         except ShopError as error:
                             instruction = steps.throw(error)
                         else:
