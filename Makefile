@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.shopdb-installed
 
 .PHONY: run test lint typecheck pytest install clean bench bench-migrations bench-faults \
-	bench-replicas bench-cart-view bench-abuse soak async-api api
+	bench-replicas bench-cart-view bench-abuse bench-flash-sale bench-e2e soak async-api api
 
 install: $(STAMP)
 
@@ -47,6 +47,16 @@ pytest: $(STAMP)
 ## bench: every implementation side by side; writes the table into docs/performance.md
 bench: $(STAMP)
 	$(BIN)/python -m bench.run --write-docs
+
+## bench-flash-sale: one hot product, fresh carts, 8 and 64 shoppers checking out for 10 s,
+## against pgbench's bare decrement of the hot row (also part of make bench)
+bench-flash-sale: $(STAMP)
+	$(BIN)/python -m bench.flash_sale --write-docs
+
+## bench-e2e: the whole request under wrk: the reference service, a FastAPI + SQLAlchemy async
+## ORM peer and a raw asyncpg limit, one uvicorn worker each; writes docs/performance.md
+bench-e2e: $(STAMP)
+	$(BIN)/python -m bench.e2e --write-docs
 
 ## bench-cart-view: what returning the cart view from add_to_cart costs (after make bench)
 bench-cart-view: $(STAMP)

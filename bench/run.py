@@ -154,6 +154,12 @@ def main() -> None:
         help="skip the Store's CPU per call over a bare connection",
     )
     parser.add_argument(
+        "--no-flash-sale",
+        dest="flash_sale",
+        action="store_false",
+        help="skip the flash sale (bench/flash_sale.py: 8 and 64 shoppers, 10 s each)",
+    )
+    parser.add_argument(
         "--write-docs", action="store_true", help="put the table into docs/performance.md"
     )
     args = parser.parse_args()
@@ -173,6 +179,22 @@ def main() -> None:
     print(cpu_table)
     if args.write_docs:
         _write_docs(table, cpu_table, url, args)
+    if args.flash_sale:
+        _flash_sale(args.write_docs)
+
+
+def _flash_sale(write_docs: bool) -> None:
+    """The flash sale on a database of its own, beside pgbench (bench/flash_sale.py)."""
+    from bench import flash_sale
+
+    print("   flash sale ...", file=sys.stderr)
+    url = database_for("shopdb_flash")
+    settings = flash_sale.Sale()
+    rows = flash_sale.run(url, settings.shoppers, settings.seconds, settings.rounds)
+    table = flash_sale.render(rows)
+    print(table)
+    if write_docs:
+        flash_sale.write_docs(table, environment(url), settings)
 
 
 def _cpu_costs(

@@ -6,9 +6,11 @@ database of its own; httpx talks to it over TCP.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -414,6 +416,25 @@ def test_a_body_over_1_mib_is_413_before_it_is_parsed(client: httpx.Client) -> N
         413,
         "body_too_large",
     )
+
+
+def test_headers_over_16_kib_are_refused(client: httpx.Client, service: Service) -> None:
+    # The service runs on httptools, which bounds no header: header_limit.py does.
+    assert client.get("/health", headers={"x-pad": "a" * 8 * 1024}).status_code == 200
+    refused = client.get("/health", headers={"x-pad": "a" * 17 * 1024})
+    assert refused.status_code == 400
+    # A head that never ends is cut off after the bound, not held: 400, then closed.
+    host, port = service.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: ")
+        answer = b""
+        with contextlib.suppress(ConnectionError):
+            for _ in range(64):
+                sock.sendall(b"a" * 4096)
+        with contextlib.suppress(ConnectionError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:100]
 
 
 def test_a_body_of_many_bad_keys_gets_a_small_answer(client: httpx.Client) -> None:

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from decimal import Decimal
 from functools import partial
 from typing import TypeVar
 
+import pytest
+
 from shopdb import Store
+from shopdb.db import Pool
 from shopdb.errors import InsufficientInventory
 from shopdb.schemas import Receipt
 
@@ -108,3 +116,80 @@ def test_concurrent_stock_adjustments_never_go_below_zero(committed_store: Store
     assert sum(isinstance(r, int) for r in results) == 10
     assert sum(isinstance(r, InsufficientInventory) for r in results) == THREADS - 10
     assert store.get_product(product.id).inventory_count == 0
+
+
+# -- a product changed while a checkout waits for it -----------------------------------
+
+
+@contextmanager
+def _product_held(pool: Pool, product_id: int, change: str) -> Iterator[Callable[[], None]]:
+    """A transaction that ran ``change`` (``%s``: the product's id) and holds the product's
+    row lock until the block ends, then commits. Yields a function that returns once
+    another backend of the database waits for a lock."""
+    with pool.raw() as holder, pool.raw() as watcher, holder.transaction():
+        holder.execute(change, (product_id,))
+        mine = holder.info.backend_pid
+
+        def blocked() -> None:
+            deadline = time.monotonic() + 60  # a hang guard, not a timing
+            while watcher.execute(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+                " WHERE NOT l.granted AND a.datname = current_database() AND l.pid <> %s",
+                (mine,),
+            ).fetchone() == (0,):
+                assert time.monotonic() < deadline, "nothing waited for the product"
+                time.sleep(0.01)
+
+        yield blocked
+
+
+@pytest.mark.parametrize(
+    ("change", "outcome"),
+    [
+        ("UPDATE products SET inventory_count = 1 WHERE id = %s", "short"),
+        ("UPDATE products SET price = 4.00 WHERE id = %s", "new price"),
+        ("DELETE FROM products WHERE id = %s", "gone"),
+    ],
+)
+def test_a_product_changed_under_a_checkout_gets_the_answer_of_its_new_state(
+    committed_store: Store, committed_pool: Pool, change: str, outcome: str
+) -> None:
+    store = committed_store
+    hot = store.create_product("Hot", "3.00", 10)
+    cold = store.create_product("Cold", "1.00", 10)
+    (cart,) = _carts(store, 1)
+    store.add_to_cart(cart, cold.id, 1)
+    store.add_to_cart(cart, hot.id, 2)
+    with ThreadPoolExecutor(1) as pool:
+        with _product_held(committed_pool, hot.id, change) as blocked:
+            # The checkout starts while the change is not committed (10 at 3.00), and
+            # must answer for the product as the change left it.
+            placed = pool.submit(store.checkout, cart)
+            blocked()
+        if outcome == "short":
+            with pytest.raises(InsufficientInventory) as short:
+                placed.result(timeout=60)
+            assert [(s.product_id, s.wanted, s.available) for s in short.value.shortages] == [
+                (hot.id, 2, 1)
+            ]
+            # Nothing written: no order, the cart open with both lines, stock as it was.
+            with committed_pool.raw() as probe:
+                orders = probe.execute("SELECT count(*) FROM orders WHERE cart_id = %s", (cart,))
+                assert orders.fetchone() == (0,)
+            assert len(store.get_cart(cart).items) == 2
+            assert store.get_product(hot.id).inventory_count == 1
+            assert store.get_product(cold.id).inventory_count == 10
+            return
+        order = placed.result(timeout=60)
+    lines = {(i.product_id, i.unit_price, i.quantity) for i in order.items}
+    if outcome == "new price":
+        assert lines == {(hot.id, Decimal("4.00"), 2), (cold.id, Decimal("1.00"), 1)}
+        assert order.total == Decimal("9.00")
+        assert store.get_product(hot.id).inventory_count == 8
+    else:  # the deleted product left the cart; the rest is sold
+        assert lines == {(cold.id, Decimal("1.00"), 1)}
+        assert order.total == Decimal("1.00")
+    assert store.get_product(cold.id).inventory_count == 9
+    with committed_pool.raw() as probe:
+        units = probe.execute("SELECT sum(quantity) FROM order_items").fetchone()
+    assert units == (3 if outcome == "new price" else 1,)
