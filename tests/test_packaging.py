@@ -7,13 +7,18 @@ index and in the repository, and a missing embedded extra is one clear line.
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
+import psycopg
+
 from shopdb.embedded import NOT_INSTALLED
+from shopdb.testing import DatabaseFactory
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Where the README's links into the repository point (pyproject's Source URL).
@@ -66,3 +71,30 @@ def test_without_the_embedded_extra_and_a_url_setup_says_what_to_install(tmp_pat
     assert result.returncode == 2
     assert result.stderr == f"Error: {NOT_INSTALLED}\n"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_plugin_creates_the_database_its_url_names_and_drops_it_after(
+    shopdb_server: DatabaseFactory, tmp_path: Path
+) -> None:
+    """It used to fail every test with a raw traceback when that database did not exist."""
+    name = f"shopdb_plugin_{secrets.token_hex(4)}"
+    (tmp_path / "test_uses_the_plugin.py").write_text(
+        "def test_a_store(store):\n"
+        "    assert store.create_product('Tea', '1.00', 1).name == 'Tea'\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "SHOPDB_"))}
+    env["SHOPDB_TEST_DATABASE_URL"] = shopdb_server.url(name)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+    with psycopg.connect(shopdb_server.url("postgres")) as conn:
+        left = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+    assert left is None
