@@ -128,3 +128,40 @@ def test_the_reference_service_refuses_to_start_on_an_unmigrated_database(
     assert "SchemaOutdated" in log
     assert "run `shopdb setup`" in log
     assert 'relation "products" does not exist' not in log
+
+
+def test_a_role_that_may_not_read_the_version_table_skips_the_check_with_a_warning(
+    shopdb_server: DatabaseFactory, empty_db: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An app role made before `setup --app-role` granted SELECT on alembic_version."""
+    from psycopg import sql
+
+    settings = shopdb_server.settings()
+    name = _name(empty_db)
+    Migrator(shopdb_server.target(name), settings).run()
+    role = f"shopdb_old_app_{name[-8:]}"
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        conn.execute(
+            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(
+                sql.Identifier(name), sql.Identifier(role)
+            )
+        )
+        conn.execute(sql.SQL("REVOKE ALL ON alembic_version FROM {}").format(sql.Identifier(role)))
+    url = shopdb_server.server_url.set(username=role, database=name)
+    try:
+        with establish_connection_pool(
+            url.set(drivername="postgresql").render_as_string(hide_password=False),
+            settings=settings,
+            announce=False,
+        ):
+            pass
+        assert "the schema check was skipped" in caplog.text
+    finally:
+        with psycopg.connect(empty_db, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(
+                    sql.Identifier(name), sql.Identifier(role)
+                )
+            )
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))

@@ -208,7 +208,7 @@ def test_counts_that_cannot_make_carts_are_refused(migrated: str) -> None:
 
 def test_seed_into_a_database_without_tables_says_to_run_setup(empty_db: str) -> None:
     code, _, err = _seed(empty_db, *SMALL)
-    assert code == 1
+    assert code == 2
     assert re.fullmatch(
         r"Error: tables products, users, carts, cart_items do not exist: "
         r"run `shopdb setup` first",

@@ -15,7 +15,8 @@ set, so that its heads (which stand for the shopdb revisions they depend on)
 can be placed, but its pending revisions are the application's business.
 A head this process does not know (a newer shopdb wrote it, or the
 application's directory is not set here) cannot be walked; the history table
-then says what was applied.
+then says what was applied. A role that may not read them (an app role made
+before ``shopdb setup --app-role`` granted it) skips the check, with a warning.
 """
 
 from __future__ import annotations
@@ -69,20 +70,39 @@ def verdict(every: list[Migration], heads: list[str], recorded: set[str] | None)
 
 def check(conn: psycopg.Connection[Any], settings: Settings) -> None:
     """The check on a pooled (autocommit) psycopg connection."""
+    import psycopg
+
     every = scripts(settings)
-    heads = _rows(conn, HEADS)
-    if not verdict(every, heads, None):
-        verdict(every, heads, set(_rows(conn, RECORDED)))
+    try:
+        heads = _rows(conn, HEADS)
+        if not verdict(every, heads, None):
+            verdict(every, heads, set(_rows(conn, RECORDED)))
+    except psycopg.errors.InsufficientPrivilege:
+        _skipped()
 
 
 async def check_async(conn: psycopg.AsyncConnection[Any], settings: Settings) -> None:
     """:func:`check` on an async connection (the files are read in a worker thread)."""
     import asyncio
 
+    import psycopg
+
     every = await asyncio.to_thread(scripts, settings)
-    heads = await _rows_async(conn, HEADS)
-    if not verdict(every, heads, None):
-        verdict(every, heads, set(await _rows_async(conn, RECORDED)))
+    try:
+        heads = await _rows_async(conn, HEADS)
+        if not verdict(every, heads, None):
+            verdict(every, heads, set(await _rows_async(conn, RECORDED)))
+    except psycopg.errors.InsufficientPrivilege:
+        _skipped()
+
+
+def _skipped() -> None:
+    import logging
+
+    logging.getLogger("shopdb").warning(
+        "the schema check was skipped: this role may not read alembic_version "
+        "(run `shopdb setup --app-role NAME` again to grant it, or set SHOPDB_CHECK_SCHEMA=false)"
+    )
 
 
 def _rows(conn: psycopg.Connection[Any], query: str) -> list[str]:
