@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.shopdb-installed
 
 .PHONY: run test lint typecheck pytest install clean bench bench-migrations bench-faults \
-	bench-replicas bench-cart-view bench-abuse bench-flash-sale bench-e2e soak async-api api
+	bench-replicas bench-cart-view bench-abuse bench-flash-sale bench-e2e bench-cli soak async-api api
 
 install: $(STAMP)
 
@@ -73,6 +73,11 @@ bench-migrations: $(STAMP)
 BEFORE ?= 11b50b0
 bench-abuse: $(STAMP)
 	$(BIN)/python -m bench.abuse --before $(BEFORE) --write-docs
+
+## bench-cli: what `shopdb status` costs to start, beside `psql -c 'select 1'`, on a scratch
+## database at 127.0.0.1:5432 (BENCH_CLI_URL=...); writes docs/performance.md
+bench-cli: $(STAMP)
+	$(BIN)/python -m bench.cli_startup --write-docs
 
 ## soak: the mixed workload for 5 minutes on 32 threads; writes docs/reliability.md
 soak: $(STAMP)

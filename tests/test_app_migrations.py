@@ -86,7 +86,7 @@ def test_a_database_with_app_migrations_explains_itself_to_a_shopdb_without_them
 ) -> None:
     assert _cli(empty_db, "setup", env=APP_ENV)[0] == 0
     code, _, err = _cli(empty_db, "status")
-    assert code == 1
+    assert code == 2
     assert "the database is at revision app_0001" in err
     assert "SHOPDB_APP_MIGRATIONS_DIR" in err
 
@@ -122,7 +122,7 @@ def test_generate_without_autogenerate_touches_no_database_and_starts_no_server(
 
 def test_generate_needs_a_directory_for_new_migrations(tmp_path: Path) -> None:
     result = run_cli("migration", "generate", "add_reviews", cwd=tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "SHOPDB_APP_MIGRATIONS_DIR" in result.stderr
     assert not (tmp_path / ".shopdb").exists()
 
@@ -160,7 +160,7 @@ def test_autogenerate_for_the_app_needs_its_metadata(empty_db: str, tmp_path: Pa
     assert _cli(empty_db, "setup")[0] == 0
     env = {"SHOPDB_APP_MIGRATIONS_DIR": str(tmp_path / "m")}
     code, _, err = _cli(empty_db, "migration", "generate", "x", "--autogenerate", env=env)
-    assert code == 1
+    assert code == 2
     assert "SHOPDB_APP_METADATA" in err
 
 
@@ -247,7 +247,7 @@ def test_an_app_migration_needing_a_newer_shopdb_says_so(tmp_path: Path) -> None
     assert newer != source
     (app / "app_0001_create_reviews.py").write_text(newer)
     result = run_cli("--app-migrations-dir", str(app), "migration", "generate", "x", cwd=tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.startswith(
         "Error: a migration refers to revision '0099', which is not among the migrations in "
     )

@@ -86,6 +86,7 @@ NOT_FROM_INPUT = {
     errors.QueryTimeout: "time, not input",
     errors.MigrationError: "migration files, the operator's",
     errors.MigrationLockTimeout: "another migration run",
+    errors.SchemaOutdated: "the database's migration state, at start-up",
     errors.DatabaseNotEmpty: "table names",
     errors.Conflict: "raised only as one of its subclasses",
     errors.ShopError: "raised only as one of its subclasses",

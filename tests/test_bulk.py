@@ -158,7 +158,7 @@ def test_a_json_lines_file_goes_in_with_exact_prices(
 def test_format_comes_from_the_extension_or_the_option(url: str, tmp_path: Path) -> None:
     path = _file(tmp_path, HEADER + GOOD, "export.txt")
     code, _, err = _cli(url, "import", "products", str(path))
-    assert code == 1
+    assert code == 2
     assert err.strip().startswith("Error: format: cannot tell the format of 'export.txt'")
     code, out, err = _cli(url, "import", "products", str(path), "--format", "csv")
     assert code == 0, err
@@ -359,7 +359,7 @@ def test_a_bad_last_row_after_thousands_of_good_ones_leaves_the_table_empty(
     good = "".join(f"Product {i},Line {i},{i}.99,{i}\n" for i in range(5000))
     path = _file(tmp_path, HEADER + good + "Last,,-1,1\n")
     code, out, err = _cli(url, "import", "products", str(path))
-    assert (code, out) == (1, "")
+    assert (code, out) == (2, "")
     assert err.splitlines() == [
         "Error: line 5002: price: must be at least 0",
         "Error: 1 problem; nothing was imported",
@@ -408,7 +408,7 @@ def test_every_problem_is_counted_and_the_first_20_are_shown(url: str, tmp_path:
     bad = "".join(f"Bad {i},,{i},-{i + 1}\n" for i in range(30))
     path = _file(tmp_path, HEADER + GOOD + bad)
     code, out, err = _cli(url, "import", "products", str(path))
-    assert (code, out) == (1, "")
+    assert (code, out) == (2, "")
     lines = err.splitlines()
     assert len(lines) == 21
     assert lines[0] == "Error: line 4: inventory_count: must be at least 0"
@@ -421,7 +421,7 @@ def test_import_into_a_database_without_tables_says_to_run_setup(
     empty_db: str, tmp_path: Path
 ) -> None:
     code, _, err = _cli(empty_db, "import", "products", str(_file(tmp_path, HEADER + GOOD)))
-    assert code == 1
+    assert code == 2
     assert err.strip() == "Error: table products does not exist: run `shopdb setup` first"
 
 

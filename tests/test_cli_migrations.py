@@ -77,7 +77,7 @@ def test_setup_reports_an_unreachable_server_as_itself(tmp_path: Path) -> None:
     code, _, err = _cli(
         f"postgres://u:{SECRET}@127.0.0.1:1/shop", "setup", env={"SHOPDB_CONNECT_RETRY": "0"}
     )
-    assert code == 1
+    assert code == 2
     assert err.startswith("Error: cannot reach PostgreSQL at 127.0.0.1:1")
     assert "does not exist" not in err
     assert SECRET not in err
@@ -189,7 +189,7 @@ def test_generate_writes_a_numbered_file_and_autogenerate_fills_it(
     assert "op.drop_column('products', 'description')" in source
 
     code, _, err = _cli(empty_db, "--migrations-dir", str(versions), "migration", "generate", "9x")
-    assert code == 1
+    assert code == 2
     assert "letters, digits and underscores" in err
 
 
@@ -221,7 +221,7 @@ def test_reset_and_drop_refuse_without_yes_when_there_is_no_terminal(empty_db: s
     code, out, _ = _cli(empty_db, "database", "drop", "--yes")
     assert code == 0
     code, _, err = _cli(empty_db, "status", env={"SHOPDB_CONNECT_RETRY": "0"})
-    assert code == 1
+    assert code == 2
     assert "does not exist" in err
 
 

@@ -58,6 +58,16 @@ def test_setup_without_a_url_runs_the_embedded_server_and_keeps_its_data(tmp_pat
     assert "embedded PostgreSQL" in status.stdout
     assert "pending   none" in status.stdout
 
+    # From a subfolder, the project's .shopdb/ is found upward (as git finds .git).
+    deep = tmp_path / "src" / "deep"
+    deep.mkdir(parents=True)
+    below = run_cli("status", cwd=deep)
+    assert below.returncode == 0, below.stderr
+    assert f"in {tmp_path.resolve() / '.shopdb'}" in below.stdout
+    assert "pending   none" in below.stdout
+    assert not (deep / ".shopdb").exists()
+    assert not (tmp_path / "src" / ".shopdb").exists()
+
 
 def test_embedded_dir_can_be_moved(tmp_path: Path) -> None:
     result = run_cli(

@@ -111,7 +111,7 @@ def test_waiting_for_the_lock_is_bounded(empty_db: str) -> None:
             "run",
             env={"SHOPDB_MIGRATION_LOCK_WAIT": "0.5"},
         )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.strip() == (
         "Error: another process kept the migration lock for more than 0.5 s "
         "(raise SHOPDB_MIGRATION_LOCK_WAIT to wait longer)"
@@ -134,7 +134,7 @@ def test_a_failing_migration_rolls_back_alone_and_the_next_run_starts_clean(
     result = run_cli(
         "--database-url", empty_db, "--migrations-dir", str(versions), "migration", "run"
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     error = result.stderr.strip()
     assert error.startswith("Error: applying migration 0098 (half_done) failed and was rolled back")
     assert "division by zero" in error
@@ -174,7 +174,7 @@ def test_ddl_waiting_on_a_busy_table_fails_fast_instead_of_queueing(
     with psycopg.connect(empty_db) as reader:
         reader.execute("SELECT count(*) FROM products")  # holds ACCESS SHARE until rollback
         result = run_cli(*args, env={"SHOPDB_DDL_LOCK_TIMEOUT": "0.5"})
-        assert result.returncode == 1
+        assert result.returncode == 2
         assert "applying migration 0099 (add_sku) failed" in result.stderr
         assert "lock timeout" in result.stderr
         reader.rollback()

@@ -170,7 +170,7 @@ def test_cli_reports_a_bad_url_in_one_line_without_traceback_or_password(tmp_pat
     result = run_cli(
         "--database-url", url, "status", cwd=tmp_path, env={"SHOPDB_CONNECT_RETRY": "0"}
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.startswith("Error: cannot reach PostgreSQL at 127.0.0.1")
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr

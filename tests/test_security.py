@@ -188,7 +188,7 @@ def test_the_database_password_appears_in_no_error_repr_or_log(
     assert run_cli("--database-url", url, "setup").returncode == 0
     for bad in (unreachable, missing, url.replace(database, 'bad"name')):
         result = run_cli("--database-url", bad, "status", env={"SHOPDB_CONNECT_RETRY": "0"})
-        assert result.returncode == 1
+        assert result.returncode == 2
         captured += [result.stdout, result.stderr]
 
     settings = shopdb_server.settings()
@@ -304,7 +304,7 @@ def test_the_app_role_runs_the_store_but_cannot_change_the_schema(
 def test_the_app_role_may_not_be_a_superuser(app_role: tuple[str, str]) -> None:
     _, admin_url = app_role
     result = run_cli("--database-url", admin_url, "setup", "--app-role", "postgres")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "superuser" in result.stderr
 
 

@@ -145,7 +145,7 @@ def test_seed_refuses_a_database_that_holds_rows(migrated: str) -> None:
     assert _seed(migrated, *SMALL)[0] == 0
     before = _dump(migrated)
     code, out, err = _seed(migrated, *SMALL, "--seed", "1")
-    assert (code, out) == (1, "")
+    assert (code, out) == (2, "")
     assert err.strip() == (
         "Error: the database is not empty (products, users, carts, cart_items already hold "
         "rows); seed fills an empty database: run `shopdb database reset --yes` first"
@@ -196,9 +196,9 @@ def test_seeded_users_log_in_with_the_demo_password(
 
 def test_counts_that_cannot_make_carts_are_refused(migrated: str) -> None:
     code, _, err = _seed(migrated, "--users", "0", "--carts", "3")
-    assert (code, err.strip()) == (1, "Error: carts: need at least one user to belong to")
+    assert (code, err.strip()) == (2, "Error: carts: need at least one user to belong to")
     code, _, err = _seed(migrated, "--products", "0")
-    assert (code, err.strip()) == (1, "Error: carts: need at least one product to hold")
+    assert (code, err.strip()) == (2, "Error: carts: need at least one product to hold")
     assert _seed(migrated, "--products", "-1")[0] == 2
     with psycopg.connect(migrated) as conn, pytest.raises(InvalidInput):
         seed_database(conn, products=-1)
@@ -209,7 +209,7 @@ def test_counts_that_cannot_make_carts_are_refused(migrated: str) -> None:
 
 def test_seed_into_a_database_without_tables_says_to_run_setup(empty_db: str) -> None:
     code, _, err = _seed(empty_db, *SMALL)
-    assert code == 1
+    assert code == 2
     assert re.fullmatch(
         r"Error: tables products, users, carts, cart_items do not exist: "
         r"run `shopdb setup` first",

@@ -104,6 +104,8 @@ def grant_app_role(
             "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
             "GRANT USAGE ON SCHEMA public TO {role}",
             "GRANT SELECT, INSERT, UPDATE, DELETE ON {tables} TO {role}",
+            # What the pool's start-up check reads (shopdb.schema_check): read only.
+            "GRANT SELECT ON alembic_version, shopdb_migrations TO {role}",
         ):
             conn.execute(sql.SQL(statement).format(db=database, role=name, tables=tables))
         for table in TABLES:

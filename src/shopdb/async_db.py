@@ -226,10 +226,23 @@ async def establish_async_pool(
     the embedded server is started. With ``verify`` one connection is made
     first, retrying for ``settings.connect_retry`` seconds. Finding the
     server and waiting for it block, so they run in a worker thread and the
-    event loop keeps serving.
+    event loop keeps serving. Then, unless ``settings.check_schema`` is off, a
+    database that lacks some of shopdb's migrations raises
+    :class:`~shopdb.errors.SchemaOutdated`.
     """
     settings = settings or load_settings()
     target = await asyncio.to_thread(resolve_target, url, settings, announce=announce)
     if verify:
         await asyncio.to_thread(wait_for_database, target, settings)
-    return await AsyncPool.open(target, settings)
+    pool = await AsyncPool.open(target, settings)
+    if verify and settings.check_schema:
+        from shopdb.schema_check import check_async
+
+        try:
+            with pool.errors:
+                async with pool.raw() as conn:
+                    await check_async(conn, settings)
+        except BaseException:
+            await pool.close()
+            raise
+    return pool

@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     embedded_dir: Path = Field(
         Path(".shopdb"), description="Where the embedded server keeps its data."
     )
+    check_schema: bool = Field(
+        default=True,
+        description="Opening a pool checks that every shopdb migration is applied and "
+        "raises SchemaOutdated naming the missing ones; false skips the check.",
+    )
     migrations_dir: Path | None = Field(
         None,
         description="A directory that replaces shopdb's packaged migrations (a patched copy); "

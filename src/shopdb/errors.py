@@ -636,3 +636,28 @@ _BY_STATE: list[tuple[frozenset[str], Callable[[str], ShopError]]] = [
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+class SchemaOutdated(MigrationError):
+    """The database lacks some of shopdb's migrations: raised when a pool opens on it.
+
+    A deployment fault, not a passing one (``retryable`` is false): someone
+    must run ``shopdb setup``. :meth:`details` names the missing revisions.
+    """
+
+    code = "schema_outdated"
+    title = "The database schema is older than this shopdb"
+
+    def __init__(self, missing: Sequence[tuple[str, str]], total: int) -> None:
+        names = ", ".join(f"{revision} {name}" for revision, name in missing)
+        count = "none" if len(missing) == total else f"{total - len(missing)}"
+        super().__init__(
+            f"the database is missing {len(missing)} of shopdb's {total} migrations "
+            f"({count} applied): {names}; run `shopdb setup` to apply them "
+            "(SHOPDB_CHECK_SCHEMA=false skips this check)"
+        )
+        self.missing = [revision for revision, _ in missing]
+
+    def details(self) -> dict[str, JSON]:
+        """``missing``: the revisions not applied, in the order they would run."""
+        return {"missing": list(self.missing)}

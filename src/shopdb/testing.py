@@ -6,9 +6,12 @@ when the code under test commits or rolls back itself (SQLAlchemy's
 "join a session into an external transaction" recipe, with
 ``join_transaction_mode="create_savepoint"``).
 
-The server is the embedded one, started in a temporary directory, unless
-``SHOPDB_TEST_DATABASE_URL`` names a server where the test user may create
-databases (its database part is only used to connect). Databases are created
+The server is the embedded one (``pip install 'shopdb[embedded,testing]'``),
+started in a temporary directory, unless ``SHOPDB_TEST_DATABASE_URL`` names a
+server where the test user may create databases (its database part is only
+used to connect, and is created first if it does not exist, then dropped at
+the end). A server that cannot be used fails each test in one line, without
+a traceback. Databases are created
 and migrated directly on that server; ``SHOPDB_TEST_POOL_URL``, if set, sends
 the pools' connections another way to the same server (through PgBouncer,
 say), with the database part replaced by the test database.
@@ -23,7 +26,7 @@ Fixtures:
 ``store``          a :class:`~shopdb.store.Store` on ``db_connection``, rolled back likewise
 
 And for ``async def`` tests (run by anyio's pytest plugin, which comes with
-anyio: mark them ``@pytest.mark.anyio``):
+anyio, installed by the ``testing`` extra: mark them ``@pytest.mark.anyio``):
 
 ``async_db_connection``  an async Core connection in a transaction rolled back after the test
 ``async_db_session``     an ``AsyncSession`` on it; its commits become savepoints
@@ -128,6 +131,29 @@ class DatabaseFactory:
         if database in self._created:
             self._created.remove(database)
 
+    def ensure_server_database(self) -> bool:
+        """Create the database the server URL names when the server says it does not
+        exist; True when it was created. Any other problem raises what ``shopdb status``
+        would say."""
+        from shopdb.admin import create_database
+        from shopdb.connect import Target, wait_for_database
+        from shopdb.errors import DatabaseMissing
+
+        target, settings = Target(self.server_url), self.settings()
+        try:
+            wait_for_database(target, settings)
+        except DatabaseMissing:
+            create_database(target, settings)
+            return True
+        return False
+
+    def drop_server_database(self) -> None:
+        """Drop the server URL's database (one :meth:`ensure_server_database` created)."""
+        from shopdb.admin import drop_database
+        from shopdb.connect import Target
+
+        drop_database(Target(self.server_url), self.settings())
+
     def drop_all(self) -> None:
         """Drop every database this factory created."""
         for name in list(self._created):
@@ -137,11 +163,19 @@ class DatabaseFactory:
 @pytest.fixture(scope="session")
 def shopdb_server() -> Iterator[DatabaseFactory]:
     """The test server: ``SHOPDB_TEST_DATABASE_URL``, else an embedded one in a temp dir."""
+    from shopdb.errors import ShopError
+
     url = os.environ.get(TEST_URL_VARIABLE)
     if url:
-        factory = DatabaseFactory(url, None)
+        try:
+            factory = DatabaseFactory(url, None)
+            created = factory.ensure_server_database()
+        except ShopError as exc:
+            pytest.fail(f"{TEST_URL_VARIABLE}: {exc}", pytrace=False)
         yield factory
         factory.drop_all()
+        if created:
+            factory.drop_server_database()
         return
     from shopdb.embedded import start_embedded
 
@@ -151,7 +185,10 @@ def shopdb_server() -> Iterator[DatabaseFactory]:
     with tempfile.TemporaryDirectory(
         prefix="shopdb-test-pg-", ignore_cleanup_errors=True
     ) as directory:
-        embedded = start_embedded(Path(directory), announce=False)
+        try:
+            embedded = start_embedded(Path(directory), announce=False)
+        except ShopError as exc:
+            pytest.fail(str(exc), pytrace=False)
         factory = DatabaseFactory(embedded.url("postgres"), embedded)
         try:
             yield factory

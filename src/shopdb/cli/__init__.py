@@ -1,8 +1,10 @@
 """The ``shopdb`` command: a thin layer over the library.
 
-Every library error becomes one ``Error: ...`` line on stderr and exit
-status 1; usage errors exit 2. Modules are imported only by the command that
-needs them, so ``shopdb --help`` starts at once.
+Every library error becomes one ``Error: ...`` line on stderr. Exit status:
+0 done; 1 the answer is "no" (``migration pending`` found some, ``check``
+found drift); 2 an error (no database, cannot connect, a failed migration,
+bad input or usage); 130 interrupted. Modules are imported only by the
+command that needs them, so ``shopdb --help`` starts at once.
 """
 
 from __future__ import annotations
@@ -38,7 +40,11 @@ class ShopGroup(click.Group):
             )
 
 
-def _fail(message: str, status: int = 1) -> None:
+#: Exit status of every error (the README's table): 1 is kept for "pending" and "drift".
+ERROR = 2
+
+
+def _fail(message: str, status: int = ERROR) -> None:
     click.echo(f"Error: {message}", err=True)
     sys.exit(status)
 

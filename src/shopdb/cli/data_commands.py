@@ -29,12 +29,10 @@ def _connection(application: str) -> Iterator[psycopg.Connection[Any]]:
 
     conn = _direct_connection(application)
     if conn is None:
-        from shopdb.connect import libpq_url, wait_for_database
+        from shopdb.connect import libpq_url
         from shopdb.errors import translating
 
-        st = state()
-        target = st.target()
-        wait_for_database(target, st.settings())
+        target = state().database()
         with translating:
             conn = psycopg.connect(libpq_url(target.url), application_name=application)
     with conn:
@@ -108,7 +106,7 @@ def import_products_command(file: Path, file_format: str | None) -> None:
             rows = import_products(conn, file, format=kind, progress=advance)
         except ImportFailed as failed:
             _report(failed)
-            raise click.exceptions.Exit(1) from None
+            raise click.exceptions.Exit(2) from None
     plural = "s" if rows != 1 else ""
     click.echo(f"imported {rows} product{plural} in {duration(time.perf_counter() - started)}")
 

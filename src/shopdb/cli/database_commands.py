@@ -49,12 +49,17 @@ def reset(yes: bool) -> None:
     from shopdb.admin import create_database, drop_database
     from shopdb.cli.migration_commands import apply_pending
 
-    _confirm_destruction("drop and recreate", yes)
     st = state()
     target = st.target()
-    drop_database(target, st.settings())
-    create_database(target, st.settings())
-    click.echo(f"recreated database {target.database}")
+    if _exists():
+        _confirm_destruction("drop and recreate", yes)
+        drop_database(target, st.settings())
+        create_database(target, st.settings())
+        click.echo(f"recreated database {target.database}")
+    else:
+        create_database(target, st.settings())
+        click.echo(f"database {target.database} did not exist; created it")
+    st.database()
     apply_pending(st.migrator())
 
 
@@ -66,13 +71,30 @@ Example:
 )
 @click.option("--yes", is_flag=True, help="Do not ask; required when there is no terminal.")
 def drop(yes: bool) -> None:
-    """Drop the database (ending other sessions on it)."""
+    """Drop the database (ending other sessions on it).
+
+    A database that does not exist is said so, and exits 0: nothing is left to drop.
+    """
     from shopdb.admin import drop_database
 
-    _confirm_destruction("drop", yes)
     st = state()
+    if not _exists():
+        click.echo(f"database {st.target().database} does not exist; nothing to drop")
+        return
+    _confirm_destruction("drop", yes)
     drop_database(st.target(), st.settings())
     click.echo(f"dropped database {st.target().database}")
+
+
+def _exists() -> bool:
+    """Whether the target database exists; any other connection problem is raised."""
+    from shopdb.errors import DatabaseMissing
+
+    try:
+        state().database()
+    except DatabaseMissing:
+        return False
+    return True
 
 
 @database.command(
@@ -97,13 +119,11 @@ def print_schema() -> None:
     """Print the live definition of shopdb's tables as DDL."""
     import psycopg
 
-    from shopdb.connect import libpq_url, wait_for_database
+    from shopdb.connect import libpq_url
     from shopdb.ddl import live_ddl
     from shopdb.schema import TABLES
 
-    st = state()
-    target = st.target()
-    wait_for_database(target, st.settings())
+    target = state().database()
     with psycopg.connect(libpq_url(target.url)) as conn:
         text = live_ddl(conn, [t.name for t in TABLES])
     if not text:
@@ -122,7 +142,7 @@ Examples:
 def check() -> None:
     """Compare models with the live database, and applied migrations with their files.
 
-    Exits 1 with a readable list when anything drifted.
+    Exits 1 with a readable list when anything drifted, 2 when it cannot tell.
     """
     from shopdb.cli.output import when
     from shopdb.drift import check as find_drift

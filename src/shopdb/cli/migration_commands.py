@@ -34,13 +34,12 @@ def setup(app_role: str | None) -> None:
     """Create the database if the server says it does not exist, then apply
     every pending migration (also on later runs)."""
     from shopdb.admin import create_database
-    from shopdb.connect import wait_for_database
     from shopdb.errors import DatabaseMissing
 
     st = state()
-    target = st.target()
+    target = st.target(create=True)
     try:
-        wait_for_database(target, st.settings())
+        st.database()
     except DatabaseMissing:
         create_database(target, st.settings())
         click.echo(f"created database {target.database}")
@@ -87,11 +86,10 @@ def status() -> None:
     """Show which server and database are in use, and the migrations applied and pending."""
     import psycopg
 
-    from shopdb.connect import libpq_url, wait_for_database
+    from shopdb.connect import libpq_url
 
     st = state()
-    target = st.target()
-    wait_for_database(target, st.settings())
+    target = st.database()
     with psycopg.connect(libpq_url(target.url)) as conn:
         version = conn.info.parameter_status("server_version") or "?"
     if target.embedded is not None:
@@ -305,7 +303,8 @@ Example:
 """
 )
 def pending() -> None:
-    """Say whether migrations are pending: exit 1 when some are, 0 when none."""
+    """Say whether migrations are pending: exit 1 when some are, 0 when none, 2 when it
+    cannot tell (no database, cannot connect)."""
     todo = state().migrator().pending()
     if not todo:
         click.echo("no pending migrations")
