@@ -266,7 +266,7 @@ def test_the_app_role_runs_the_store_but_cannot_change_the_schema(
         env={"SHOPDB_APP_ROLE_PASSWORD": DB_SECRET},
     )
     assert result.returncode == 0, result.stderr
-    assert f"app role {role} may read and write" in result.stdout
+    assert f"app role {role} may do what the Store does" in result.stdout
     assert DB_SECRET not in result.stdout + result.stderr
     # Running setup again updates the role instead of failing.
     again = run_cli("--database-url", admin_url, "setup", "--app-role", role)
