@@ -22,6 +22,7 @@ phase (no flood) comes first, as the yardstick.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import threading
 import time
@@ -153,6 +154,7 @@ def main() -> None:
     parser.add_argument("--write-docs", action="store_true", help="write docs/reliability.md")
     args = parser.parse_args()
 
+    load = os.getloadavg()[0]
     url = database_for("shopdb_bench_logins")
     settings = Settings(_env_file=None, pool_size=args.flood + 2, pool_timeout=60.0)
     with establish_connection_pool(url, settings=settings, announce=False) as pool:
@@ -187,7 +189,7 @@ def main() -> None:
         ]
         with pool.raw() as conn:
             server = conn.info.parameter_status("server_version")
-    report = _report(phases, args.flood, args.seconds, server or "?")
+    report = _report(phases, args.flood, args.seconds, server or "?", load)
     print(report)
     if args.write_docs:
         text = DOCS.read_text()
@@ -195,12 +197,13 @@ def main() -> None:
         DOCS.write_text(before + START + "\n" + report + "\n" + END + rest.split(END, 1)[1])
 
 
-def _report(phases: list[Phase], flood: int, seconds: float, server: str) -> str:
+def _report(phases: list[Phase], flood: int, seconds: float, server: str, load: float) -> str:
     lines = [
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with "
         f"`make bench-logins`: {flood} threads guessing one user's password, one more "
         f"signing another user in again and again, {seconds:g} s per phase, one process, "
-        f"one pool; PostgreSQL {server} on the same machine ({psutil.cpu_count()} CPUs). "
+        f"one pool; PostgreSQL {server} on the same machine ({psutil.cpu_count()} CPUs, "
+        f"load average {load:.1f} when it started). "
         f"The throttle admits {LOGIN_ATTEMPTS} guesses per {LOGIN_WINDOW // 60} minutes.",
         "",
         "| phase | guesses answered /s | of them refused | app CPU s/s | database CPU s/s "

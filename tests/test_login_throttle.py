@@ -1,17 +1,22 @@
 """Password guessing is throttled in the database: N tries per login per window, then 429.
 
-Every test takes both flavours. That argon2 does not run for a refused login
+Every test that takes a store takes both flavours; processes race through pools of
+their own. That argon2 does not run for a refused login
 is shown by counting calls to :func:`shopdb.passwords.derive`, the one
 function a login computes a hash with (no timing involved).
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from functools import partial
 
 import pytest
 
 from shopdb import Store, passwords
+from shopdb.connect import libpq_url
+from shopdb.db import Pool
 from shopdb.errors import TooManyAttempts
 from shopdb.limits import LOGIN_ATTEMPTS, LOGIN_WINDOW
 from shopdb.schemas import UserRead
@@ -20,6 +25,8 @@ from .flavours import Sql
 from .helpers import together
 
 PASSWORD = "correct horse battery"
+#: How long a process of the race may take (a hang guard, not a timing).
+HANG_GUARD = 120.0
 WRONG = "wrong password"
 
 
@@ -150,3 +157,56 @@ def test_racing_wrong_logins_get_exactly_n_checks_then_refusals(
     with pytest.raises(TooManyAttempts):
         store.authenticate("racer", PASSWORD)
     assert isinstance(store.authenticate("racer@example.com", PASSWORD), UserRead)
+
+
+def test_the_database_enforces_the_limits_of_shopdb_limits(sql: Sql) -> None:
+    """Migration 0009 freezes the limits into the login function: they must agree."""
+    ((source,),) = sql("SELECT prosrc FROM pg_proc WHERE proname = 'shopdb_login_begin'")
+    assert f"make_interval(secs => {LOGIN_WINDOW})" in source
+    assert f"least(a.attempts + 1, {LOGIN_ATTEMPTS} + 1)" in source
+    assert f"IF tried > {LOGIN_ATTEMPTS} THEN" in source
+
+
+#: One process's share of a guessing race: wrong logins, one after another; prints
+#: how many were checked and how many refused.
+GUESSER = """
+import sys
+from shopdb import Store, establish_connection_pool
+from shopdb.config import Settings
+from shopdb.errors import TooManyAttempts
+
+url, login, tries = sys.argv[1], sys.argv[2], int(sys.argv[3])
+checked = refused = 0
+settings = Settings(_env_file=None, connect_retry=0)
+with establish_connection_pool(url, settings=settings, announce=False) as pool:
+    store = Store(pool)
+    for _ in range(tries):
+        try:
+            assert store.authenticate(login, "wrong password") is None
+            checked += 1
+        except TooManyAttempts:
+            refused += 1
+print(checked, refused)
+"""
+
+
+def test_processes_guessing_at_once_share_one_count(committed_pool: Pool) -> None:
+    Store(committed_pool).create_user("shared", "shared@example.com", PASSWORD)
+    url = libpq_url(committed_pool.target.url)
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", GUESSER, url, login, str(LOGIN_ATTEMPTS)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for login in ("shared", "SHARED", "Shared", "nobody", "NOBODY", "Nobody")
+    ]
+    answers = []
+    for process in processes:
+        out, err = process.communicate(timeout=HANG_GUARD)
+        assert process.returncode == 0, err
+        answers.append(tuple(int(n) for n in out.split()))
+    for known in (answers[:3], answers[3:]):  # three processes per login
+        assert sum(checked for checked, _ in known) == LOGIN_ATTEMPTS, answers
+        assert sum(refused for _, refused in known) == 2 * LOGIN_ATTEMPTS, answers

@@ -281,6 +281,8 @@ def test_the_app_role_runs_the_store_but_cannot_change_the_schema(
     with establish_connection_pool(app_url, settings=shopdb_server.settings()) as pool:
         store = Store(pool)
         user = store.create_user("shopper", "shopper@example.com", USER_SECRET)
+        assert store.authenticate("SHOPPER", USER_SECRET) == user  # without reading the hash
+        assert store.authenticate("shopper", "not the password") is None
         product = store.create_product("Allowed", "2.00", 3)
         cart = store.create_cart(user.id)
         store.add_to_cart(cart.id, product.id, 2)
