@@ -29,7 +29,7 @@ The throttle (``login_attempts``) keeps one row per login tried in the
 window, keyed by an HMAC of the lower-cased login (the logins typed, often a
 password typed in the wrong box, are never stored); each ``begin`` prunes up
 to two rows whose window has passed. The count is one upsert: exact under
-any concurrency.
+any concurrency; past the limit it writes nothing.
 
 History the database keeps, whoever asks (triggers; the owner can drop one
 for a deliberate repair):
@@ -110,28 +110,33 @@ DECLARE
     started TIMESTAMPTZ;
     stored TEXT;
 BEGIN
-    -- Bounded: rows whose window has passed go, two for each attempt.
-    DELETE FROM login_attempts WHERE login_key IN (
-        SELECT a.login_key FROM login_attempts a
-        WHERE a.window_start < now() - window_length
-        ORDER BY a.window_start LIMIT 2 FOR UPDATE SKIP LOCKED);
-    -- One upsert: its row lock makes the count exact however many race.
+    -- One upsert counts the attempt: its row lock makes the count exact however
+    -- many race. Past the limit it writes nothing (the WHERE), so a flood of
+    -- refused attempts leaves no dead rows behind; it still locks the row.
     INSERT INTO login_attempts AS a (login_key, attempts, pending, window_start)
     VALUES (throttle_key, 1, 1, now())
     ON CONFLICT (login_key) DO UPDATE SET
         attempts = CASE WHEN a.window_start <= now() - window_length THEN 1
-                        ELSE least(a.attempts + 1, {LOGIN_ATTEMPTS} + 1) END,
+                        ELSE a.attempts + 1 END,
         pending = CASE WHEN a.window_start <= now() - window_length THEN 1
-                       WHEN a.attempts < {LOGIN_ATTEMPTS} THEN a.pending + 1
-                       ELSE a.pending END,
+                       ELSE a.pending + 1 END,
         window_start = CASE WHEN a.window_start <= now() - window_length THEN now()
                             ELSE a.window_start END
-    RETURNING a.attempts, a.window_start INTO tried, started;
-    IF tried > {LOGIN_ATTEMPTS} THEN
-        RETURN QUERY SELECT NULL::TEXT, NULL::INTEGER,
-            greatest(1, ceil(extract(epoch FROM started + window_length - now())))::INTEGER;
+    WHERE a.window_start <= now() - window_length OR a.attempts < {LOGIN_ATTEMPTS}
+    RETURNING a.attempts INTO tried;
+    IF tried IS NULL THEN
+        SELECT a.window_start INTO started FROM login_attempts a
+        WHERE a.login_key = throttle_key;
+        RETURN QUERY SELECT NULL::TEXT, NULL::INTEGER, greatest(1, ceil(extract(epoch FROM
+            coalesce(started, now()) + window_length - now())))::INTEGER;
         RETURN;
     END IF;
+    -- Bounded: rows whose window has passed go, two for each attempt admitted. After
+    -- the upsert, and SKIP LOCKED: no attempt ever waits here, so none can deadlock.
+    DELETE FROM login_attempts WHERE login_key IN (
+        SELECT a.login_key FROM login_attempts a
+        WHERE a.window_start < now() - window_length
+        ORDER BY a.window_start LIMIT 2 FOR UPDATE SKIP LOCKED);
     IF strpos(login, '@') > 0 THEN
         SELECT u.password_hash INTO stored FROM users u WHERE lower(u.email) = lower(login);
     ELSE
