@@ -27,7 +27,7 @@ Logins without the hash. ``users.password_hash`` is read only by two
 
 The throttle (``login_attempts``) keeps one row per login tried in the
 window, keyed by an HMAC of the lower-cased login (the logins typed, often a
-password typed in the wrong box, are never stored); each ``begin`` prunes up
+password typed in the wrong box, are never stored); each admitted ``begin`` prunes up
 to two rows whose window has passed. The count is one upsert: exact under
 any concurrency; past the limit it writes nothing.
 
