@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.shopdb-installed
 
 .PHONY: run test lint typecheck pytest install clean bench bench-migrations bench-faults \
-	bench-replicas bench-cart-view bench-abuse bench-flash-sale bench-e2e bench-cli soak async-api api
+	bench-replicas bench-cart-view bench-abuse bench-flash-sale bench-e2e bench-cli bench-logins soak async-api api
 
 install: $(STAMP)
 
@@ -86,6 +86,11 @@ soak: $(STAMP)
 ## bench-faults: restart and cut off the server under load; writes recovery times into docs/reliability.md
 bench-faults: $(STAMP)
 	$(BIN)/python -m bench.faults --write-docs
+
+## bench-logins: a 50-way flood of wrong logins, before and after the login throttle;
+## writes the figures into docs/reliability.md
+bench-logins: $(STAMP)
+	$(BIN)/python -m bench.logins --write-docs
 
 ## async-api: write src/shopdb/store/async_api.py from sync_api.py (a test checks it is current)
 async-api: $(STAMP)

@@ -50,7 +50,8 @@ def bound(
 ) -> Iterator[tuple[Store, Sql]]:
     """A store in a transaction rolled back after the test, and ``sql`` on its connection."""
     route = shopdb_server.pooled_target(shopdb_target.database)
-    with bound_store(flavour, route, shopdb_server.settings(), loop_thread) as pair:
+    role = shopdb_server.app_role  # SHOPDB_TEST_AS_APP_ROLE: the store runs as the app role
+    with bound_store(flavour, route, shopdb_server.settings(), loop_thread, as_role=role) as pair:
         yield pair
 
 
@@ -76,10 +77,11 @@ def empty_db(shopdb_server: DatabaseFactory) -> Iterator[str]:
 
 @pytest.fixture
 def committed_pool(shopdb_server: DatabaseFactory) -> Iterator[Pool]:
-    """A pool on a migrated database of its own, whose writes really commit."""
+    """A pool on a migrated database of its own, whose writes really commit (connected
+    as the app role when ``SHOPDB_TEST_AS_APP_ROLE`` is set)."""
     target = shopdb_server.create("shopdb_committed", migrated=True)
     settings = shopdb_server.settings(pool_size=20, pool_timeout=60)
-    route = shopdb_server.pooled_target(target.database)
+    route = shopdb_server.store_target(target.database)
     with Pool(route, settings) as pool:
         yield pool
     shopdb_server.drop(target.database)

@@ -20,6 +20,7 @@ from contextlib import AbstractAsyncContextManager, contextmanager
 from typing import Any, Literal, TypeVar, cast
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow
 
 from shopdb import AsyncStore, Store
@@ -128,46 +129,83 @@ def pooled_store(
 
 @contextmanager
 def bound_store(
-    flavour: Flavour, target: Target, settings: Settings, loop: LoopThread
+    flavour: Flavour,
+    target: Target,
+    settings: Settings,
+    loop: LoopThread,
+    *,
+    as_role: str | None = None,
 ) -> Iterator[tuple[Store, Sql]]:
-    """A store bound to a transaction that is rolled back at the end, and ``sql`` on it."""
+    """A store bound to a transaction that is rolled back at the end, and ``sql`` on it.
+
+    With ``as_role`` (the app role, ``SHOPDB_TEST_AS_APP_ROLE``) the store's
+    statements run as that role (``SET ROLE`` on the connection, whose user
+    must be allowed to) and ``sql``'s as the connection's own user: raw SQL
+    sets up and inspects what the Store may not touch (a password hash, the
+    audit trail), in the same transaction.
+    """
     kwargs = {**connection_kwargs(settings), "autocommit": False}
     url = libpq_url(target.url)
+    become = [] if as_role is None else ['SET ROLE "' + as_role.replace('"', '""') + '"']
+    own = [] if as_role is None else ["RESET ROLE"]
     if flavour == "sync":
         with psycopg.connect(url, **kwargs) as conn:
             conn.execute("SELECT 1")  # the transaction starts now: calls become savepoints
+            for statement in become:
+                conn.execute(statement)
             try:
 
                 def sync_sql(query: str, params: Any = ()) -> list[tuple[Any, ...]]:
+                    # In a failed transaction only a ROLLBACK (TO SAVEPOINT) may run.
+                    failed = conn.info.transaction_status == TransactionStatus.INERROR
+                    for statement in [] if failed else own:
+                        conn.execute(statement)
                     cursor = conn.execute(query, params)
-                    return cursor.fetchall() if cursor.description is not None else []
+                    rows = cursor.fetchall() if cursor.description is not None else []
+                    for statement in become:
+                        conn.execute(statement)
+                    return rows
 
                 yield Store.bound(conn), sync_sql
             finally:
                 conn.rollback()
         return
-    aconn = loop.run(_connect_async(url, kwargs))
+    aconn = loop.run(_connect_async(url, kwargs, become))
     try:
 
         def sql(query: str, params: Any = ()) -> list[tuple[Any, ...]]:
-            return loop.run(_fetchall(aconn, query, params))
+            return loop.run(_fetchall(aconn, query, params, own, become))
 
         yield as_store(AsyncStore.bound(aconn), loop), sql
     finally:
         loop.run(_rollback_and_close(aconn))
 
 
-async def _connect_async(url: str, kwargs: dict[str, Any]) -> psycopg.AsyncConnection[TupleRow]:
+async def _connect_async(
+    url: str, kwargs: dict[str, Any], become: list[str]
+) -> psycopg.AsyncConnection[TupleRow]:
     conn = await psycopg.AsyncConnection.connect(url, **kwargs)
     await conn.execute("SELECT 1")
+    for statement in become:
+        await conn.execute(statement)
     return conn
 
 
 async def _fetchall(
-    conn: psycopg.AsyncConnection[TupleRow], query: str, params: Any
+    conn: psycopg.AsyncConnection[TupleRow],
+    query: str,
+    params: Any,
+    own: list[str],
+    become: list[str],
 ) -> list[tuple[Any, ...]]:
+    failed = conn.info.transaction_status == TransactionStatus.INERROR
+    for statement in [] if failed else own:
+        await conn.execute(statement)
     cursor = await conn.execute(query, params)
-    return await cursor.fetchall() if cursor.description is not None else []
+    rows = await cursor.fetchall() if cursor.description is not None else []
+    for statement in become:
+        await conn.execute(statement)
+    return rows
 
 
 async def _rollback_and_close(conn: psycopg.AsyncConnection[TupleRow]) -> None:

@@ -65,6 +65,7 @@ def test_every_error_has_a_code_a_status_and_a_title() -> None:
         errors.InvalidTransition: 409,
         errors.DatabaseUnavailable: 503,
         errors.ConcurrencyConflict: 503,
+        errors.TooManyAttempts: 429,
     }
     for cls, status in statuses.items():
         assert cls.http_status == status, cls

@@ -15,7 +15,7 @@ from shopdb.migrate import LOCK_KEY, Migrator
 
 from .helpers import HEAD, PACKAGED, copy_migrations, extra_migration, run_cli
 
-#: Every table shopdb's migrations make: the seed's four, then the orders'.
+#: Every table shopdb's migrations make: the seed's four, the orders', the login throttle's.
 SHOPDB_TABLES = {
     "users",
     "products",
@@ -24,6 +24,8 @@ SHOPDB_TABLES = {
     "orders",
     "order_items",
     "inventory_adjustments",
+    "login_attempts",
+    "auth_keys",
 }
 ALL = [revision for revision, _ in PACKAGED]
 

@@ -266,7 +266,7 @@ def test_the_app_role_runs_the_store_but_cannot_change_the_schema(
         env={"SHOPDB_APP_ROLE_PASSWORD": DB_SECRET},
     )
     assert result.returncode == 0, result.stderr
-    assert f"app role {role} may read and write" in result.stdout
+    assert f"app role {role} may do what the Store does" in result.stdout
     assert DB_SECRET not in result.stdout + result.stderr
     # Running setup again updates the role instead of failing.
     again = run_cli("--database-url", admin_url, "setup", "--app-role", role)
@@ -281,6 +281,8 @@ def test_the_app_role_runs_the_store_but_cannot_change_the_schema(
     with establish_connection_pool(app_url, settings=shopdb_server.settings()) as pool:
         store = Store(pool)
         user = store.create_user("shopper", "shopper@example.com", USER_SECRET)
+        assert store.authenticate("SHOPPER", USER_SECRET) == user  # without reading the hash
+        assert store.authenticate("shopper", "not the password") is None
         product = store.create_product("Allowed", "2.00", 3)
         cart = store.create_cart(user.id)
         store.add_to_cart(cart.id, product.id, 2)

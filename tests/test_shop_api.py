@@ -20,11 +20,14 @@ import psycopg
 import pytest
 
 from examples.shop_api import tokens
+from shopdb.limits import LOGIN_ATTEMPTS, LOGIN_WINDOW
 from shopdb.testing import DatabaseFactory
 
 from .shop_api_server import ROOT, SECRET, Service, running_service
 
 PROBLEM = "application/problem+json"
+#: Every user signed_up makes has this password.
+PASSWORD = "a long enough password"
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +55,7 @@ def client(service: Service) -> Iterator[httpx.Client]:
 def signed_up(client: httpx.Client) -> tuple[dict[str, Any], dict[str, str]]:
     """A new user (as the service shows it) and the headers that sign them in."""
     name = f"user_{secrets.token_hex(4)}"
-    password = "a long enough password"
+    password = PASSWORD
     made = client.post(
         "/users", json={"username": name, "email": f"{name}@example.com", "password": password}
     )
@@ -115,6 +118,26 @@ def test_register_sign_in_and_see_yourself(client: httpx.Client) -> None:
     problem(wrong, 401, "unauthorized")
     nobody = client.post("/login", json={"login": "nobody-at-all", "password": "whatever!"})
     problem(nobody, 401, "unauthorized")
+
+
+def test_guessing_a_password_is_429_with_retry_after_known_login_or_not(
+    client: httpx.Client,
+) -> None:
+    user, _ = signed_up(client)
+    for login in (user["username"], f"nobody_{secrets.token_hex(4)}"):
+        for _ in range(LOGIN_ATTEMPTS):
+            wrong = client.post("/login", json={"login": login, "password": "not the password"})
+            problem(wrong, 401, "unauthorized")
+        throttled = client.post("/login", json={"login": login, "password": "not the password"})
+        body = problem(throttled, 429, "too_many_attempts")
+        assert 1 <= body["retry_after"] <= LOGIN_WINDOW
+        assert throttled.headers["Retry-After"] == str(body["retry_after"])
+        assert body["retryable"] is False
+    # The right password waits as well; the user's email is a login of its own.
+    right = client.post("/login", json={"login": user["username"], "password": PASSWORD})
+    problem(right, 429, "too_many_attempts")
+    by_email = client.post("/login", json={"login": user["email"], "password": PASSWORD})
+    assert by_email.status_code == 200, by_email.text
 
 
 def test_a_missing_forged_or_expired_token_is_401(client: httpx.Client) -> None:

@@ -257,7 +257,9 @@ def test_store_agrees_with_a_model_of_carts_stock_and_orders(
     route = shopdb_server.pooled_target(shopdb_target.database)
 
     def opened() -> AbstractContextManager[tuple[Store, Sql]]:
-        return bound_store(flavour, route, shopdb_server.settings(), loop_thread)
+        return bound_store(
+            flavour, route, shopdb_server.settings(), loop_thread, as_role=shopdb_server.app_role
+        )
 
     run_state_machine_as_test(
         lambda: ShopModel(opened),  # type: ignore[arg-type]

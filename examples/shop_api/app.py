@@ -141,6 +141,9 @@ class Problem(BaseModel):
     retryable: bool
     errors: list[FieldProblem] | None = None
     shortages: list[ShortageRead] | None = None
+    retry_after: int | None = Field(
+        default=None, description="Seconds to wait (429), as in the Retry-After header"
+    )
 
 
 _MEANING = {
@@ -148,6 +151,8 @@ _MEANING = {
     401: "No valid bearer token, or a wrong login",
     404: "Not found (or not the signed-in user's)",
     409: "Refused by the state of things (taken, out of stock, empty or full cart, ...)",
+    429: "Too many failed logins for this login lately: wait `retry_after` seconds "
+    "(also in the Retry-After header)",
     422: "A field was refused: `errors` names every one",
     503: "The database is unavailable or busy: retryable",
 }
@@ -212,7 +217,9 @@ app.add_middleware(BodyLimit)
 async def problem(request: Request, exc: ShopError | RequestValidationError) -> JSONResponse:
     if isinstance(exc, RequestValidationError):  # FastAPI's own 422s, in the same shape
         exc = InvalidInput.from_errors(exc.errors())
-    return JSONResponse(exc.problem(), exc.http_status, media_type="application/problem+json")
+    return JSONResponse(
+        exc.problem(), exc.http_status, exc.headers(), media_type="application/problem+json"
+    )
 
 
 # -- dependencies --------------------------------------------------------------
@@ -263,9 +270,13 @@ async def register(new: NewUser, store: Store) -> UserRead:
     return await store.create_user(new.username, new.email, new.password.get_secret_value())
 
 
-@app.post("/login", responses=problems(401, body=True), tags=["users"])
+@app.post("/login", responses=problems(401, 429, body=True), tags=["users"])
 async def login(credentials: Login, store: Store) -> Token:
-    """A bearer token for a username or email and its password."""
+    """A bearer token for a username or email and its password.
+
+    After 10 failed logins for one login within 15 minutes, 429 with ``Retry-After``
+    until the window passes (known and unknown logins alike; checked in the database).
+    """
     user = await store.authenticate(credentials.login, credentials.password)
     if user is None:
         raise Unauthorized("no user has that login and password")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shopdb.connect import libpq_url
 from shopdb.errors import translating
 
 if TYPE_CHECKING:
+    import psycopg
     from psycopg import sql
 
     from shopdb.config import Settings
@@ -55,20 +56,24 @@ def _maintenance(target: Target, settings: Settings, statement: sql.Composed) ->
 def grant_app_role(
     target: Target, settings: Settings, role: str, password: str | None = None
 ) -> None:
-    """Create or update a login role that may use shopdb's tables and nothing more.
+    """Create or update a login role that may do what the Store does, and nothing more.
 
-    The role may read and write shopdb's tables and use their sequences; it
-    may not create, alter or drop anything (it owns nothing, and CREATE on
-    schema ``public`` is revoked from PUBLIC, as PostgreSQL 15 does by
-    default). Its sessions get shopdb's timeouts and UTC as role defaults, so
-    they apply even through PgBouncer, which refuses connection options.
-    Refuses a superuser or a role that owns the database.
+    Everything the role held on shopdb's tables, sequences and login functions
+    is revoked, then exactly :data:`shopdb.privileges.APP_GRANTS` are granted
+    (column by column where the Store needs only some columns): it cannot read
+    ``users.password_hash`` (logins go through ``SECURITY DEFINER``
+    functions), delete orders, lines or adjustments, or change an order's
+    total. It may not create, alter or drop anything (it owns nothing, and
+    CREATE on schema ``public`` is revoked from PUBLIC, as PostgreSQL 15 does
+    by default). Its sessions get shopdb's timeouts and UTC as role defaults,
+    so they apply even through PgBouncer, which refuses connection options.
+    Grants on an application's own tables are left alone. Refuses a superuser
+    or a role that owns the database.
     """
     import psycopg
     from psycopg import sql
 
     from shopdb.errors import ConfigurationError
-    from shopdb.schema import TABLES
 
     name = sql.Identifier(role)
     database = sql.Identifier(target.database)
@@ -98,22 +103,14 @@ def grant_app_role(
         if password is not None:
             login += sql.SQL(" PASSWORD {}").format(sql.Literal(password))
         conn.execute(login)
-        tables = sql.SQL(", ").join(sql.Identifier(t.name) for t in TABLES)
-        for statement in (
+        for setup in (
             "GRANT CONNECT ON DATABASE {db} TO {role}",
             "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
             "GRANT USAGE ON SCHEMA public TO {role}",
-            "GRANT SELECT, INSERT, UPDATE, DELETE ON {tables} TO {role}",
-            # What the pool's start-up check reads (shopdb.schema_check): read only.
-            "GRANT SELECT ON alembic_version, shopdb_migrations TO {role}",
         ):
-            conn.execute(sql.SQL(statement).format(db=database, role=name, tables=tables))
-        for table in TABLES:
-            conn.execute(
-                sql.SQL("GRANT USAGE, SELECT ON SEQUENCE {} TO {}").format(
-                    sql.Identifier(f"{table.name}_id_seq"), name
-                )
-            )
+            conn.execute(sql.SQL(setup).format(db=database, role=name))
+        for statement in _revocations(conn, name) + _grants(conn, name):
+            conn.execute(statement)
         defaults = {
             "statement_timeout": f"{int(settings.statement_timeout * 1000)}ms",
             "idle_in_transaction_session_timeout": (
@@ -127,3 +124,71 @@ def grant_app_role(
                     name, database, sql.Identifier(setting), sql.Literal(value)
                 )
             )
+
+
+def _revocations(conn: psycopg.Connection[Any], role: sql.Identifier) -> list[sql.Composed]:
+    """REVOKE ALL on each of shopdb's tables, sequences and login functions that exists."""
+    from psycopg import sql
+
+    from shopdb.privileges import APP_GRANTS, REVOKED_SEQUENCES, REVOKED_TABLES
+
+    functions = [g.on for g in APP_GRANTS if g.kind == "function"]
+    functions.append("shopdb_login_key(text,text)")
+    found = []
+    for kind, names, lookup in (
+        ("TABLE", REVOKED_TABLES, "to_regclass"),
+        ("SEQUENCE", REVOKED_SEQUENCES, "to_regclass"),
+        ("FUNCTION", functions, "to_regprocedure"),
+    ):
+        for obj in names:
+            exists = conn.execute(
+                sql.SQL("SELECT {}(%s) IS NOT NULL").format(sql.SQL(lookup)), (obj,)
+            ).fetchone()
+            if exists and exists[0]:
+                found.append(
+                    sql.SQL("REVOKE ALL ON {} {} FROM {}").format(
+                        sql.SQL(kind), _object(kind, obj), role
+                    )
+                )
+    return found
+
+
+def _grants(conn: psycopg.Connection[Any], role: sql.Identifier) -> list[sql.Composed]:
+    """:data:`~shopdb.privileges.APP_GRANTS` as statements; an optional column that
+    does not exist yet is left out."""
+    from psycopg import sql
+
+    from shopdb.privileges import APP_GRANTS
+
+    statements = []
+    for grant in APP_GRANTS:
+        if grant.optional and not all(
+            conn.execute(
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = 'public' "
+                "AND table_name = %s AND column_name = %s",
+                (grant.on, column),
+            ).fetchone()
+            for column in grant.columns
+        ):
+            continue
+        columns = (
+            sql.SQL(" ({})").format(sql.SQL(", ").join(map(sql.Identifier, grant.columns)))
+            if grant.columns
+            else sql.SQL("")
+        )
+        kind = grant.kind.upper()
+        statements.append(
+            sql.SQL("GRANT {}{} ON {} {} TO {}").format(
+                sql.SQL(grant.privilege), columns, sql.SQL(kind), _object(kind, grant.on), role
+            )
+        )
+    return statements
+
+
+def _object(kind: str, name: str) -> sql.Composable:
+    """A table or sequence name as an identifier; a function signature as written (ours)."""
+    from psycopg import sql
+
+    if kind == "FUNCTION":
+        return sql.SQL(name)
+    return sql.Identifier(name)

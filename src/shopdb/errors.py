@@ -35,6 +35,7 @@ as an RFC 9457 problem details object::
     │   ├── InvalidTransition       invalid_transition         an order cannot go there now
     │   ├── CartFull                cart_full                  the cart holds the most lines
     │   └── DatabaseNotEmpty        database_not_empty         seeding wants empty tables
+    ├── TooManyAttempts             too_many_attempts     429  logins throttled (retry_after)
     ├── ConcurrencyConflict         concurrency_conflict  503  deadlock after retries: retryable
     ├── QueryTimeout                timeout               503  statement or lock timeout: retryable
     └── MigrationError              migration_error       500
@@ -72,6 +73,10 @@ class ShopError(Exception):
 
     def details(self) -> dict[str, JSON]:
         """What this error is about, JSON-ready (empty for most kinds)."""
+        return {}
+
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the answer should carry (``Retry-After`` for a 429); usually none."""
         return {}
 
     def problem(self) -> dict[str, JSON]:
@@ -434,6 +439,31 @@ class DatabaseNotEmpty(Conflict):
     def details(self) -> dict[str, JSON]:
         """``{"tables": ["products"]}``."""
         return {"tables": list(self.tables)}
+
+
+class TooManyAttempts(ShopError):
+    """Too many logins were tried for this login lately: refused without checking the password.
+
+    Known and unknown logins are throttled alike, so this says nothing about
+    whether the login exists. Not ``retryable``: trying again at once is refused
+    again; ``retry_after`` says how many seconds to wait.
+    """
+
+    code = "too_many_attempts"
+    http_status = 429
+    title = "Too many login attempts; wait before trying again"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed logins for this login; try again in {retry_after} s")
+        self.retry_after = retry_after
+
+    def details(self) -> dict[str, JSON]:
+        """``{"retry_after": 412}`` (seconds)."""
+        return {"retry_after": self.retry_after}
+
+    def headers(self) -> dict[str, str]:
+        """``Retry-After`` in seconds (RFC 9110)."""
+        return {"Retry-After": str(self.retry_after)}
 
 
 class ConcurrencyConflict(ShopError):

@@ -59,3 +59,13 @@ AMOUNT_PATTERN = r"^(0|[1-9][0-9]*)\.[0-9]{2}$"
 SPACE = "\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff"
 #: Order statuses, and which may follow which.
 ORDER_STATUSES = ("placed", "paid", "shipped", "cancelled")
+
+#: Logins tried per login (username or email, lower-cased) within the window before
+#: further tries are refused without running argon2 (``TooManyAttempts``), and the
+#: window in seconds. 10 per 15 minutes leaves a person who mistypes room for
+#: several tries and a password manager's mix-up, and holds a guesser to 40 an
+#: hour, 960 a day, per login: NIST SP 800-63B asks for at most 100 consecutive
+#: failures, OWASP for a lockout or a growing delay. The database enforces them
+#: (migration ``0009`` freezes these values in ``shopdb_login_begin``).
+LOGIN_ATTEMPTS = 10
+LOGIN_WINDOW = 15 * 60

@@ -327,14 +327,31 @@ class ConstraintInfo:
     conflict: str | None = None
 
 
+#: The rules migration 0009's triggers enforce, whoever writes (the names they raise,
+#: as CHECK violations): history the database keeps.
+CART_CLOSED_CHECK = "ck_carts_closed_for_good"
+TRIGGER_CHECKS = {
+    "ck_orders_sale_fixed": ConstraintInfo(
+        "order", entity="order", reason="only an order's status can change"
+    ),
+    "ck_orders_status_transition": ConstraintInfo(
+        "status", reason="can only go placed -> paid -> shipped, or placed or paid -> cancelled"
+    ),
+    "ck_inventory_adjustments_append_only": ConstraintInfo(
+        "inventory_adjustments", reason="are append-only"
+    ),
+    CART_LINES_CHECK: ConstraintInfo("product_id", entity="cart", conflict="cart_full"),
+}
+
+
 def describe_constraint(name: str | None) -> ConstraintInfo:
     """The field (and, for a foreign key, the entity) a constraint name stands for."""
     if name is None:
         return ConstraintInfo("value")
-    if name == CART_OPEN_CHECK:
+    if name in (CART_OPEN_CHECK, CART_CLOSED_CHECK):
         return ConstraintInfo("cart_id", entity="cart", conflict="cart_closed")
-    if name == CART_LINES_CHECK:
-        return ConstraintInfo("product_id", entity="cart", conflict="cart_full")
+    if name in TRIGGER_CHECKS:
+        return TRIGGER_CHECKS[name]
     return _constraint_index().get(name, ConstraintInfo(name))
 
 

@@ -16,6 +16,16 @@ and migrated directly on that server; ``SHOPDB_TEST_POOL_URL``, if set, sends
 the pools' connections another way to the same server (through PgBouncer,
 say), with the database part replaced by the test database.
 
+With ``SHOPDB_TEST_AS_APP_ROLE=1`` the Store runs as the role ``shopdb setup
+--app-role`` makes, which proves its grants suffice: the session creates a
+role of its own (``shopdb_test_app_<hex>``, dropped at the end), every
+migrated database it creates gets :func:`~shopdb.admin.grant_app_role`, and
+:meth:`DatabaseFactory.store_target` connects as that role. The ``store``
+and ``async_store`` fixtures, which share the test's connection, switch it
+to the role with ``SET LOCAL ROLE`` for the rest of the test: the other
+fixtures on that connection (``db_connection``, ``db_session``) then act as
+the role too.
+
 Fixtures:
 
 ``shopdb_server``  (session) URL of the server, as a :class:`DatabaseFactory`
@@ -61,6 +71,13 @@ if TYPE_CHECKING:
 TEST_URL_VARIABLE = "SHOPDB_TEST_DATABASE_URL"
 #: The environment variable naming another route to it for the pools (PgBouncer).
 POOL_URL_VARIABLE = "SHOPDB_TEST_POOL_URL"
+#: The environment variable that makes the Store fixtures run as the app role.
+APP_ROLE_VARIABLE = "SHOPDB_TEST_AS_APP_ROLE"
+
+
+def as_app_role() -> bool:
+    """Whether ``SHOPDB_TEST_AS_APP_ROLE`` asks for the app role (``1``, ``true``, ``yes``)."""
+    return os.environ.get(APP_ROLE_VARIABLE, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 class DatabaseFactory:
@@ -74,6 +91,9 @@ class DatabaseFactory:
         pool_url = os.environ.get(POOL_URL_VARIABLE)
         self.pool_url = parse_database_url(pool_url) if pool_url else None
         self._created: list[str] = []
+        #: The app role the Store fixtures connect as (None: the test server's user).
+        self.app_role = f"shopdb_test_app_{secrets.token_hex(4)}" if as_app_role() else None
+        self._app_password = secrets.token_urlsafe(16)
 
     def settings(self, **overrides: object) -> Settings:
         """Settings that ignore the developer's .env and environment for the pool knobs."""
@@ -103,8 +123,50 @@ class DatabaseFactory:
             return self.target(database)
         return Target(self.pool_url.set(database=database))
 
+    def store_target(self, database: str) -> Target:
+        """Where the Store's pools reach ``database``: :meth:`pooled_target`, as the
+        app role when ``SHOPDB_TEST_AS_APP_ROLE`` is set."""
+        from shopdb.connect import Target
+
+        route = self.pooled_target(database)
+        if self.app_role is None:
+            return route
+        url = route.url.set(username=self.app_role, password=self._app_password)
+        return Target(url, route.embedded)
+
+    def grant_app_role(self, database: str) -> None:
+        """Give :attr:`app_role` the app role's grants on ``database`` (creating the role),
+        and let the test server's user ``SET ROLE`` to it."""
+        import psycopg
+        from psycopg import sql
+
+        from shopdb.admin import grant_app_role
+
+        if self.app_role is None:
+            raise RuntimeError(f"{APP_ROLE_VARIABLE} is not set: there is no app role")
+        grant_app_role(self.target(database), self.settings(), self.app_role, self._app_password)
+        with psycopg.connect(self.url(database), autocommit=True) as conn:
+            row = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+            if not (row.fetchone() or (False,))[0]:
+                conn.execute(
+                    sql.SQL("GRANT {} TO current_user").format(sql.Identifier(self.app_role))
+                )
+
+    def drop_app_role(self) -> None:
+        """Drop :attr:`app_role` (after :meth:`drop_all`: its grants went with the databases)."""
+        import psycopg
+        from psycopg import sql
+
+        if self.app_role is None:
+            return
+        with psycopg.connect(self.url(str(self.server_url.database)), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(self.app_role)))
+
     def create(self, prefix: str = "shopdb_test", *, migrated: bool = False) -> Target:
-        """A new database, empty or with every migration applied; dropped by :meth:`drop_all`."""
+        """A new database, empty or with every migration applied; dropped by :meth:`drop_all`.
+
+        A migrated one gets the app role's grants when ``SHOPDB_TEST_AS_APP_ROLE`` is set.
+        """
         import psycopg
         from psycopg import sql
 
@@ -117,6 +179,8 @@ class DatabaseFactory:
             from shopdb.migrate import Migrator
 
             Migrator(target, self.settings()).run()
+            if self.app_role is not None:
+                self.grant_app_role(name)
         return target
 
     def drop(self, database: str) -> None:
@@ -174,6 +238,7 @@ def shopdb_server() -> Iterator[DatabaseFactory]:
             pytest.fail(f"{TEST_URL_VARIABLE}: {exc}", pytrace=False)
         yield factory
         factory.drop_all()
+        factory.drop_app_role()
         if created:
             factory.drop_server_database()
         return
@@ -193,6 +258,7 @@ def shopdb_server() -> Iterator[DatabaseFactory]:
         try:
             yield factory
             factory.drop_all()
+            factory.drop_app_role()
         finally:
             embedded.stop()
 
@@ -237,13 +303,15 @@ def db_session(db_connection: Connection) -> Iterator[Session]:
 
 
 @pytest.fixture
-def store(db_connection: Connection) -> Store:
+def store(db_connection: Connection, shopdb_server: DatabaseFactory) -> Store:
     """A Store whose every call runs in the test's transaction (and is rolled back with it)."""
     from shopdb.store import Store
 
     # Start the transaction on the server now: on an idle connection psycopg
     # would open (and commit) a transaction of its own instead of a savepoint.
     db_connection.exec_driver_sql("SELECT 1")
+    if shopdb_server.app_role is not None:
+        db_connection.exec_driver_sql(_set_local_role(shopdb_server.app_role))
     driver: psycopg.Connection[TupleRow] = db_connection.connection.driver_connection  # type: ignore[assignment]
     return Store.bound(driver)
 
@@ -295,11 +363,20 @@ async def async_db_session(async_db_connection: AsyncConnection) -> AsyncIterato
 
 
 @pytest.fixture
-async def async_store(async_db_connection: AsyncConnection) -> AsyncStore:
+async def async_store(
+    async_db_connection: AsyncConnection, shopdb_server: DatabaseFactory
+) -> AsyncStore:
     """An AsyncStore whose every call runs in the test's transaction (rolled back with it)."""
     from shopdb.store import AsyncStore
 
     await async_db_connection.exec_driver_sql("SELECT 1")  # start the transaction now
+    if shopdb_server.app_role is not None:
+        await async_db_connection.exec_driver_sql(_set_local_role(shopdb_server.app_role))
     raw = await async_db_connection.get_raw_connection()
     driver: psycopg.AsyncConnection[TupleRow] = raw.driver_connection  # type: ignore[assignment]
     return AsyncStore.bound(driver)
+
+
+def _set_local_role(role: str) -> str:
+    """``SET LOCAL ROLE "role"`` (our own generated name, quoted)."""
+    return 'SET LOCAL ROLE "' + role.replace('"', '""') + '"'

@@ -26,8 +26,9 @@ Examples:
 @click.option(
     "--app-role",
     metavar="NAME",
-    help="Also create (or update) a login role that may read and write shopdb's tables "
-    "but not create, alter or drop anything. Its password comes from "
+    help="Also create (or update) a login role that may do what shopdb's Store does and "
+    "nothing more: no reading password hashes, no deleting orders, no changing any "
+    "schema (README, 'The app role'). Its password comes from "
     "SHOPDB_APP_ROLE_PASSWORD, or is asked for on a terminal.",
 )
 def setup(app_role: str | None) -> None:
@@ -71,8 +72,8 @@ def _app_role(role: str) -> None:
     grant_app_role(st.target(), st.settings(), role, password)
     login = login_url(st.target().url, role, has_password=bool(password))
     click.echo(
-        f"app role {role} may read and write shopdb's tables, and change no schema; "
-        f"connect as {login}"
+        f"app role {role} may do what the Store does and nothing more "
+        f"(README, 'The app role'); connect as {login}"
     )
 
 

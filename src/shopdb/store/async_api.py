@@ -139,6 +139,12 @@ class AsyncStore:
         None for an unknown login and for a wrong password alike, after the
         same argon2 work either way, so timing does not tell them apart. A
         hash made with weaker parameters than today's is upgraded on success.
+        The database counts every try of a login: past
+        :data:`~shopdb.limits.LOGIN_ATTEMPTS` within
+        :data:`~shopdb.limits.LOGIN_WINDOW` seconds,
+        :class:`~shopdb.errors.TooManyAttempts` (``retry_after``) without any
+        argon2 work, known login or not, until the window passes; a success
+        resets the count. The hash never leaves the database.
         """
         return await self._runner.run(users.authenticate, login, password)
 

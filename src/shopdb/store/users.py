@@ -6,11 +6,10 @@ import unicodedata
 from typing import Any
 
 from shopdb import passwords
-from shopdb.errors import InvalidInput, NotFound
+from shopdb.errors import InvalidInput, NotFound, TooManyAttempts
 from shopdb.schemas import NewUser, UserRead
 from shopdb.store.arguments import ident
 from shopdb.store.core import (
-    COUNT,
     ONE,
     Offload,
     Query,
@@ -26,11 +25,13 @@ INSERT = (
     f"INSERT INTO users (username, email, password_hash) VALUES (%s, %s, %s) RETURNING {_PUBLIC}"
 )
 GET = f"SELECT {_PUBLIC} FROM users WHERE id = %s"
-# Both use the unique indexes on lower(...), so a login is one index probe.
-BY_EMAIL = f"SELECT {_PUBLIC}, password_hash FROM users WHERE lower(email) = lower(%s)"
-BY_USERNAME = f"SELECT {_PUBLIC}, password_hash FROM users WHERE lower(username) = lower(%s)"
-# Only replaces the hash that was verified, so a concurrent password change wins.
-REHASH = "UPDATE users SET password_hash = %s WHERE id = %s AND password_hash = %s"
+# The app role cannot read password_hash: a login goes through two SECURITY DEFINER
+# functions (migration 0009). BEGIN counts the attempt and answers with the
+# stored hash's settings (or made-up ones for an unknown login), or only with
+# the seconds to wait; FINISH compares the candidate digest in the database and
+# returns the user, storing a stronger hash in the same statement if given one.
+LOGIN_BEGIN = "SELECT hash_settings, digest_length, retry_after FROM shopdb_login_begin(%s, %s)"
+LOGIN_FINISH = "SELECT * FROM shopdb_login_finish(%s, %s, %s)"
 
 
 def user(row: tuple[Any, ...]) -> UserRead:
@@ -50,29 +51,35 @@ def create(username: str, email: str, password: str) -> Steps[UserRead]:
     return user(returned(row))
 
 
-@operation(read_only=True)  # the rehash is a compare-and-set: running it twice is harmless
+@operation()  # not read-only: it counts the attempt, so it is never run twice for one call
 def authenticate(login: str, password: str) -> Steps[UserRead | None]:
-    """The user whose username or email (any case) is ``login``, if ``password`` is theirs."""
+    """The user whose username or email (any case) is ``login``, if ``password`` is theirs.
+
+    :class:`TooManyAttempts` after :data:`~shopdb.limits.LOGIN_ATTEMPTS` tries of one
+    login within :data:`~shopdb.limits.LOGIN_WINDOW` seconds, for known and unknown
+    logins alike, without running argon2.
+    """
     if type(login) is not str:
         raise InvalidInput("login", "must be a string")
     if type(password) is not str:
         raise InvalidInput("password", "must be a string")
-    row = None
-    if storable(login):
-        # Names are stored in NFKC form: look them up the same way.
-        login = unicodedata.normalize("NFKC", login)
-        row = yield Query(BY_EMAIL if "@" in login else BY_USERNAME, (login,), ONE)
-    if row is None or not storable(password):
-        # The same argon2 work as a real check, so timing reveals nothing.
-        yield Offload(passwords.verify_password, (passwords.dummy_hash(), password))
-        return None
-    found, stored = user(row), str(row[4])
-    if not (yield Offload(passwords.verify_password, (stored, password))):
-        return None
-    if passwords.needs_rehash(stored):
+    if not storable(login):
+        return None  # no account can have this login (NUL, a lone surrogate): no work to hide
+    # Names are stored in NFKC form: look them up the same way.
+    login = unicodedata.normalize("NFKC", login)
+    # An unknown login's made-up settings show the parameters new hashes get.
+    begin = (login, passwords.current_settings())
+    settings, length, wait = returned((yield Query(LOGIN_BEGIN, begin, ONE)))
+    if wait is not None:
+        raise TooManyAttempts(int(wait))
+    # Known or not, the same argon2 work (the settings of an unknown login are made up).
+    digest = yield Offload(passwords.derive, (settings, length, password))
+    fresh = None
+    if digest is not None and passwords.settings_need_rehash(settings, length):
+        # Hashed with weaker parameters: the stronger hash is stored if the password is right.
         fresh = yield Offload(passwords.hash_password, (password,))
-        yield Query(REHASH, (fresh, found.id, stored), COUNT)
-    return found
+    row = yield Query(LOGIN_FINISH, (login, digest or "", fresh), ONE)
+    return None if row is None else user(row)
 
 
 @operation(read_only=True)

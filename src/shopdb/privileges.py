@@ -1,0 +1,188 @@
+"""What the app role may do: exactly what the Store does, each grant with its reason.
+
+``shopdb setup --app-role NAME`` (:func:`shopdb.admin.grant_app_role`) revokes
+everything the role holds on shopdb's tables, sequences and functions, then
+grants :data:`APP_GRANTS` and nothing else. The README's "The app role"
+lists the same grants (a test compares them), and docs/reliability.md says
+what each refusal defends against.
+
+Column lists are deliberate: a column left out of an ``INSERT`` grant keeps
+its default (an order's ``status`` is ``placed``, its ``created_at`` now,
+every ``id`` its sequence's next value), one left out of ``SELECT`` cannot be
+read (``users.password_hash``), one left out of ``UPDATE`` cannot change
+(an order's ``total``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Privilege = Literal["SELECT", "INSERT", "UPDATE", "DELETE", "USAGE", "EXECUTE"]
+Kind = Literal["table", "sequence", "function"]
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One privilege on one object (on ``columns`` only, when given), and why the Store needs it."""
+
+    privilege: Privilege
+    on: str
+    why: str
+    columns: tuple[str, ...] = ()
+    kind: Kind = "table"
+    #: A column a later migration adds: granted only once the column exists.
+    optional: bool = False
+
+    def describe(self) -> str:
+        """``SELECT (id, name) ON products``: the grant as it reads in the docs."""
+        columns = f" ({', '.join(self.columns)})" if self.columns else ""
+        kind = "" if self.kind == "table" else f"{self.kind.upper()} "
+        return f"{self.privilege}{columns} ON {kind}{self.on}"
+
+
+_USER = ("id", "username", "email", "created_at")
+_PRODUCT = ("id", "name", "description", "price", "inventory_count")
+_ORDER = ("id", "user_id", "cart_id", "status", "total", "created_at", "updated_at")
+
+#: Every grant the app role holds, in the order the docs list them.
+APP_GRANTS: tuple[Grant, ...] = (
+    # users: registration and profiles; never the hash, never a change.
+    Grant("SELECT", "users", "get_user; what create_user returns", _USER),
+    Grant(
+        "SELECT",
+        "users",
+        "UserRead says whether the user is staff (added by the staff migration)",
+        ("role",),
+        optional=True,
+    ),
+    Grant(
+        "INSERT",
+        "users",
+        "create_user (id, created_at and role keep their defaults)",
+        ("username", "email", "password_hash"),
+    ),
+    Grant("USAGE", "users_id_seq", "create_user's id", kind="sequence"),
+    Grant(
+        "EXECUTE",
+        "shopdb_login_begin(text,text)",
+        "authenticate: counts the attempt, returns the hash's settings without its digest",
+        kind="function",
+    ),
+    Grant(
+        "EXECUTE",
+        "shopdb_login_finish(text,text,text)",
+        "authenticate: compares the candidate digest in the database, upgrades a weak hash",
+        kind="function",
+    ),
+    # products: the catalog, and its stock.
+    Grant("SELECT", "products", "get_product, list_products, carts' views, checkout", _PRODUCT),
+    Grant("INSERT", "products", "create_product", _PRODUCT[1:]),
+    Grant(
+        "UPDATE",
+        "products",
+        "update_product, adjust_inventory; checkout and cancel_order move the stock",
+        _PRODUCT[1:],
+    ),
+    Grant(
+        "SELECT",
+        "products",
+        "checkout, ship_order and cancel_order move units on and off the open orders",
+        ("units_ordered",),
+    ),
+    Grant(
+        "UPDATE",
+        "products",
+        "checkout counts the units ordered; ship_order and cancel_order take them off",
+        ("units_ordered",),
+    ),
+    Grant("DELETE", "products", "delete_product (order lines keep name and price)"),
+    Grant("USAGE", "products_id_seq", "create_product's id", kind="sequence"),
+    # carts: opened and closed, never reopened (a trigger), never deleted.
+    Grant(
+        "SELECT",
+        "carts",
+        "finding the user's open cart; views; checkout",
+        ("id", "user_id", "created_at", "closed_at"),
+    ),
+    Grant("INSERT", "carts", "open_cart (one open cart per user)", ("user_id",)),
+    Grant(
+        "UPDATE",
+        "carts",
+        "checkout closes the cart (and locks it FOR UPDATE/SHARE)",
+        ("closed_at",),
+    ),
+    Grant("USAGE", "carts_id_seq", "open_cart's id", kind="sequence"),
+    # cart_items: the lines of open carts (a trigger refuses a closed cart's).
+    Grant(
+        "SELECT",
+        "cart_items",
+        "views; adding to a line; checkout",
+        ("id", "cart_id", "product_id", "quantity"),
+    ),
+    Grant(
+        "INSERT", "cart_items", "add_to_cart, set_quantity", ("cart_id", "product_id", "quantity")
+    ),
+    Grant(
+        "UPDATE", "cart_items", "add_to_cart, set_quantity change a line's quantity", ("quantity",)
+    ),
+    Grant("DELETE", "cart_items", "remove_from_cart; checkout empties the cart"),
+    Grant("USAGE", "cart_items_id_seq", "a new line's id", kind="sequence"),
+    # orders: placed by checkout, then only their status moves (a trigger says how).
+    Grant("SELECT", "orders", "get_order, list_orders; a retried checkout", _ORDER),
+    Grant(
+        "INSERT",
+        "orders",
+        "checkout (status placed and times by default)",
+        ("user_id", "cart_id", "total"),
+    ),
+    Grant("UPDATE", "orders", "pay_order, ship_order, cancel_order", ("status", "updated_at")),
+    Grant("USAGE", "orders_id_seq", "checkout's order id", kind="sequence"),
+    # order_items: written once by checkout, read ever after.
+    Grant(
+        "SELECT",
+        "order_items",
+        "an order's lines",
+        ("order_id", "product_id", "name", "unit_price", "quantity"),
+    ),
+    Grant(
+        "INSERT",
+        "order_items",
+        "checkout records each line as sold",
+        ("order_id", "product_id", "name", "unit_price", "quantity"),
+    ),
+    Grant("USAGE", "order_items_id_seq", "checkout's line ids", kind="sequence"),
+    # inventory_adjustments: written, never read, changed or deleted by the app.
+    Grant(
+        "INSERT",
+        "inventory_adjustments",
+        "create_product (a trigger), adjust_inventory, update_product record stock received",
+        ("product_id", "delta"),
+    ),
+    Grant("USAGE", "inventory_adjustments_id_seq", "an adjustment's id", kind="sequence"),
+    # The migration state: read by the pool's start-up check (shopdb.schema_check).
+    Grant("SELECT", "alembic_version", "opening a pool checks the schema is current"),
+    Grant("SELECT", "shopdb_migrations", "opening a pool places an unknown head by history"),
+)
+
+#: The tables whose every privilege the app role loses before :data:`APP_GRANTS`
+#: (shopdb's, and the throttle's, which only the login functions touch).
+REVOKED_TABLES = (
+    "users",
+    "products",
+    "carts",
+    "cart_items",
+    "orders",
+    "order_items",
+    "inventory_adjustments",
+    "login_attempts",
+    "auth_keys",
+    "alembic_version",
+    "shopdb_migrations",
+)
+#: The sequences likewise.
+REVOKED_SEQUENCES = tuple(
+    f"{table}_id_seq"
+    for table in REVOKED_TABLES
+    if table not in {"login_attempts", "auth_keys", "alembic_version", "shopdb_migrations"}
+)
