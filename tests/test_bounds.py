@@ -98,6 +98,12 @@ def _import(url: str, path: Path) -> int:
         return import_products(conn, path)
 
 
+def _guess(store: Store, login: str) -> None:
+    """Wrong passwords for ``login`` until the throttle refuses one (TooManyAttempts)."""
+    for _ in range(100):
+        store.authenticate(login, SENTINEL)
+
+
 def _hostile_calls(store: Store, tmp_path: Path, url: str) -> list[Callable[[], object]]:
     """A call per error a caller can provoke, each fed values no error may repeat."""
     buyer = store.create_user("echo_buyer", "echo_buyer@example.com", "a long password")
@@ -131,6 +137,7 @@ def _hostile_calls(store: Store, tmp_path: Path, url: str) -> list[Callable[[], 
         partial(store.add_to_cart, full_cart.id, store.create_product("Spare", "1.00", 5).id),
         partial(store.ship_order, order.id),
         partial(_import, url, csv),
+        partial(_guess, store, SENTINEL),
     ]
 
 

@@ -161,8 +161,15 @@ APP_GRANTS: tuple[Grant, ...] = (
     ),
     Grant("USAGE", "inventory_adjustments_id_seq", "an adjustment's id", kind="sequence"),
     # The migration state: read by the pool's start-up check (shopdb.schema_check).
-    Grant("SELECT", "alembic_version", "opening a pool checks the schema is current"),
-    Grant("SELECT", "shopdb_migrations", "opening a pool places an unknown head by history"),
+    Grant(
+        "SELECT", "alembic_version", "opening a pool checks the schema is current", ("version_num",)
+    ),
+    Grant(
+        "SELECT",
+        "shopdb_migrations",
+        "opening a pool places an unknown head by history",
+        ("revision",),
+    ),
 )
 
 #: The tables whose every privilege the app role loses before :data:`APP_GRANTS`
