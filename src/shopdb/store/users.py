@@ -1,12 +1,13 @@
-"""Users: registration and login, as Store operations (see :mod:`shopdb.store.core`)."""
+"""Users: registration, login and roles, as Store operations (see :mod:`shopdb.store.core`)."""
 
 from __future__ import annotations
 
 import unicodedata
 from typing import Any
 
-from shopdb import passwords
-from shopdb.errors import InvalidInput, NotFound
+from shopdb import names, passwords
+from shopdb.errors import Forbidden, InvalidInput, NotFound
+from shopdb.limits import USER_ROLES
 from shopdb.schemas import NewUser, UserRead
 from shopdb.store.arguments import ident
 from shopdb.store.core import (
@@ -21,23 +22,42 @@ from shopdb.store.core import (
     validated,
 )
 
-_PUBLIC = "id, username, email, created_at"
+_PUBLIC = "id, username, email, created_at, role"
 INSERT = (
-    f"INSERT INTO users (username, email, password_hash) VALUES (%s, %s, %s) RETURNING {_PUBLIC}"
+    "INSERT INTO users (username, username_key, email, password_hash) VALUES (%s, %s, %s, %s) "
+    f"RETURNING {_PUBLIC}"
 )
 GET = f"SELECT {_PUBLIC} FROM users WHERE id = %s"
-# Both use the unique indexes on lower(...), so a login is one index probe.
+# Both are one probe of a unique index: lower(email), and the username's key
+# (shopdb.names.login_key: look-alikes and case variants find the one account).
 BY_EMAIL = f"SELECT {_PUBLIC}, password_hash FROM users WHERE lower(email) = lower(%s)"
-BY_USERNAME = f"SELECT {_PUBLIC}, password_hash FROM users WHERE lower(username) = lower(%s)"
+BY_USERNAME = f"SELECT {_PUBLIC}, password_hash FROM users WHERE username_key = %s"
+FIND_BY_EMAIL = f"SELECT {_PUBLIC} FROM users WHERE lower(email) = lower(%s)"
+FIND_BY_USERNAME = f"SELECT {_PUBLIC} FROM users WHERE username_key = %s"
 # Only replaces the hash that was verified, so a concurrent password change wins.
 REHASH = "UPDATE users SET password_hash = %s WHERE id = %s AND password_hash = %s"
+SET_ROLE = f"UPDATE users SET role = %s WHERE id = %s RETURNING {_PUBLIC}"
 
 
 def user(row: tuple[Any, ...]) -> UserRead:
-    """A row of ``id, username, email, created_at`` as the public shape."""
+    """A row of ``id, username, email, created_at, role`` as the public shape."""
     return UserRead.model_validate(
-        {"id": row[0], "username": row[1], "email": row[2], "created_at": row[3]}
+        {"id": row[0], "username": row[1], "email": row[2], "created_at": row[3], "role": row[4]}
     )
+
+
+def lookup(login: str) -> tuple[bool, str] | None:
+    """How to find ``login``: (by email?, the value to compare), or None if no user can have it.
+
+    An email (it holds '@') is compared without case, after NFKC; a username
+    by its key (:func:`shopdb.names.login_key`).
+    """
+    if not storable(login):
+        return None
+    if "@" in login:
+        return True, unicodedata.normalize("NFKC", login)
+    key = names.login_key(login)
+    return None if key is None else (False, key)
 
 
 @operation()
@@ -46,7 +66,8 @@ def create(username: str, email: str, password: str) -> Steps[UserRead]:
     new = validated(NewUser, username=username, email=email, password=password)
     # Hashing takes tens of milliseconds: done before a connection is taken.
     password_hash = yield Offload(passwords.hash_password, (new.password.get_secret_value(),))
-    row = yield Query(INSERT, (new.username, new.email, password_hash), ONE)
+    key = names.username_key(new.username)
+    row = yield Query(INSERT, (new.username, key, new.email, password_hash), ONE)
     return user(returned(row))
 
 
@@ -58,15 +79,15 @@ def authenticate(login: str, password: str) -> Steps[UserRead | None]:
     if type(password) is not str:
         raise InvalidInput("password", "must be a string")
     row = None
-    if storable(login):
-        # Names are stored in NFKC form: look them up the same way.
-        login = unicodedata.normalize("NFKC", login)
-        row = yield Query(BY_EMAIL if "@" in login else BY_USERNAME, (login,), ONE)
+    how = lookup(login)
+    if how is not None:
+        by_email, value = how
+        row = yield Query(BY_EMAIL if by_email else BY_USERNAME, (value,), ONE)
     if row is None or not storable(password):
         # The same argon2 work as a real check, so timing reveals nothing.
         yield Offload(passwords.verify_password, (passwords.dummy_hash(), password))
         return None
-    found, stored = user(row), str(row[4])
+    found, stored = user(row), str(row[5])
     if not (yield Offload(passwords.verify_password, (stored, password))):
         return None
     if passwords.needs_rehash(stored):
@@ -83,3 +104,43 @@ def get(user_id: int) -> Steps[UserRead]:
     if row is None:
         raise NotFound("user", user_id)
     return user(row)
+
+
+@operation(read_only=True)
+def find(login: str) -> Steps[UserRead]:
+    """The user whose username or email is ``login``, found as authentication finds it."""
+    if type(login) is not str:
+        raise InvalidInput("login", "must be a string")
+    how = lookup(login)
+    row = None
+    if how is not None:
+        by_email, value = how
+        row = yield Query(FIND_BY_EMAIL if by_email else FIND_BY_USERNAME, (value,), ONE)
+    if row is None:
+        raise NotFound("user", None, "no user has that username or email")
+    return user(row)
+
+
+@operation()
+def set_role(user_id: int, role: str) -> Steps[UserRead]:
+    """Make the user a customer or staff; :class:`NotFound` if there is none."""
+    ident(user_id, "user_id")
+    if role not in USER_ROLES:
+        raise InvalidInput("role", f"must be one of {', '.join(USER_ROLES)}")
+    row = yield Query(SET_ROLE, (role, user_id), ONE)
+    if row is None:
+        raise NotFound("user", user_id)
+    return user(row)
+
+
+@operation(read_only=True)
+def require_staff(user_id: int) -> Steps[UserRead]:
+    """The user, if they are staff; :class:`Forbidden` if they are not."""
+    ident(user_id, "user_id")
+    row = yield Query(GET, (user_id,), ONE)
+    if row is None:
+        raise NotFound("user", user_id)
+    found = user(row)
+    if found.role != "staff":
+        raise Forbidden("staff")
+    return found
