@@ -1,7 +1,7 @@
 """Write ``src/shopdb/confusables.tsv`` from Unicode's ``confusables.txt`` (UTS #39 data).
 
 shopdb keys usernames by their UTS #39 confusable skeleton (:mod:`shopdb.names`),
-which maps every character to its prototype: ``а`` (Cyrillic) to ``a``, ``1``
+which maps every character to its prototype: the Cyrillic a (U+0430) to ``a``, ``1``
 to ``l``, ``m`` to ``rn``. That mapping is the ``source ; target`` columns of
 ``confusables.txt`` and nothing else, so shopdb ships just those, one line
 each, with the file's version and SHA-256 in the header::
@@ -55,10 +55,10 @@ def generate(source: bytes) -> str:
 
 def main() -> None:
     """``make_confusables.py PATH``: write the table from the file at PATH."""
-    if len(sys.argv) != 2:  # noqa: PLR2004 (one argument)
+    if len(sys.argv) != 2:
         sys.exit(__doc__)
     TARGET.write_text(generate(Path(sys.argv[1]).read_bytes()), encoding="utf-8")
-    print(f"wrote {TARGET}")  # noqa: T201 (a tool's one line of output)
+    print(f"wrote {TARGET}")
 
 
 if __name__ == "__main__":

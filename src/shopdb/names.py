@@ -105,6 +105,9 @@ _ACCENTED = (
     (0xA720, 0xA7FF),
     (0xAB30, 0xAB6F),
 )
+# NFKC composes at most 4 code points into one (U+1F82 is 4 in NFD), so a longer
+# text cannot become a username: refused before any work on it (a 1 MB login).
+_LONGEST_BEFORE_NFKC = 4 * USERNAME_MAX
 # What PRECIS calls each kind of refused character, as the rest of a sentence.
 _KINDS = {
     "controls": "a control character",
@@ -132,6 +135,8 @@ def prepare_username(value: str) -> str:
     bidi rule); no ``@``, no leading combining mark, at most
     :data:`~shopdb.limits.USERNAME_MAX` characters.
     """
+    if len(value) > _LONGEST_BEFORE_NFKC:
+        raise ValueError(f"must be at most {USERNAME_MAX} characters")
     text = unicodedata.normalize("NFKC", value)
     try:
         prepared: str = _profile().enforce(text)

@@ -124,15 +124,20 @@ class Store:
     def create_user(self, username: str, email: str, password: str) -> UserRead:
         """Register a user; the password is stored only as an argon2id hash.
 
-        ``username`` and ``email`` are normalized to Unicode NFKC first.
-        Raises :class:`~shopdb.errors.AlreadyExists` (field ``username`` or
-        ``email``, compared without regard to case) or
-        :class:`~shopdb.errors.InvalidInput` (every bad field).
+        ``username`` and ``email`` are normalized to Unicode NFKC first; the
+        username is then prepared by PRECIS (UsernameCaseMapped: it is stored in
+        lower case) and a look-alike of a taken one is taken (:mod:`shopdb.names`).
+        The user is a customer. Raises :class:`~shopdb.errors.AlreadyExists`
+        (field ``username`` or ``email``, the email compared without regard to
+        case) or :class:`~shopdb.errors.InvalidInput` (every bad field).
         """
         return self._runner.run(users.create, username, email, password)
 
     def authenticate(self, login: str, password: str) -> UserRead | None:
         """The user whose username or email (any case) is ``login``, if ``password`` is theirs.
+
+        A username is found by its key (:func:`shopdb.names.login_key`), so any
+        spelling registration would have refused as taken finds the account.
 
         None for an unknown login and for a wrong password alike, after the
         same argon2 work either way, so timing does not tell them apart. A
