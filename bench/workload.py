@@ -45,6 +45,7 @@ MIX = (
 def rebuild(url: str, *, checkout_carts: int = CHECKOUT_CARTS) -> None:
     """Empty the tables, seed them, and add what the write operations consume:
     ``checkout_carts`` fresh carts (ids ``CARTS + 1`` on), one per buyer of its own."""
+    from shopdb.names import username_key
     from shopdb.seeding import seed_database
 
     with psycopg.connect(url) as conn:
@@ -52,13 +53,15 @@ def rebuild(url: str, *, checkout_carts: int = CHECKOUT_CARTS) -> None:
         conn.execute("UPDATE products SET inventory_count = 10000000")
         # A user has one open cart at most (uq_carts_user_id_open): each fresh cart
         # gets a buyer of its own, user and cart k after the seed's.
+        names = [f"buyer{k}" for k in range(1, checkout_carts + 1)]
         conn.execute(
             """
-            INSERT INTO users (id, username, email, password_hash)
-            SELECT %(users)s + k, 'buyer' || k, 'buyer' || k || '@example.com', ''
-            FROM generate_series(1, %(n)s::int) k
+            INSERT INTO users (id, username, username_key, email, password_hash)
+            SELECT %(users)s + k, name, key, name || '@example.com', ''
+            FROM unnest(%(names)s::varchar[], %(keys)s::varchar[])
+                 WITH ORDINALITY AS b(name, key, k)
             """,
-            {"users": USERS, "n": checkout_carts},
+            {"users": USERS, "names": names, "keys": [username_key(n) for n in names]},
         )
         conn.execute(
             "INSERT INTO carts (id, user_id) "

@@ -189,7 +189,7 @@ def test_a_decimal_price_with_trailing_zeros_is_the_same_price() -> None:
 
 def test_times_leave_as_utc_instants_with_their_offset() -> None:
     naive = datetime(2026, 11, 27, 10, 15, 0, 123456)  # as TIMESTAMP columns hold it (UTC)
-    user = UserRead(id=1, username="a", email="a@b.co", created_at=naive)
+    user = UserRead(id=1, username="a", email="a@b.co", created_at=naive, role="customer")
     assert user.created_at.tzinfo is UTC
     assert json.loads(user.model_dump_json())["created_at"] == "2026-11-27T10:15:00.123456Z"
 
@@ -198,7 +198,8 @@ def test_usernames_and_emails_are_nfkc_normalized() -> None:
     nfd = unicodedata.normalize("NFD", "Zoë日本")
     wide = "\uff3a\uff2f\uff25@example.com"  # full-width ZOE
     new = parse(NewUser, {"username": nfd, "email": wide, "password": "long enough"})
-    assert new.username == unicodedata.normalize("NFC", "Zoë日本")
+    # PRECIS UsernameCaseMapped: NFC, and lower case.
+    assert new.username == unicodedata.normalize("NFC", "zoë日本")
     assert new.email == "ZOE@example.com"
 
 
@@ -244,10 +245,33 @@ def test_nullable_only_where_null_is_accepted() -> None:
 
 # -- the schemas accept exactly what the code accepts --------------------------
 
-#: Characters whose NFKC form is themselves (a schema cannot express normalization).
+#: Characters whose NFKC form is themselves (a schema cannot express normalization),
+#: below U+E0000: the invisible tags above it are refused in names and emails by the code
+#: and the database, but a JSON Schema pattern (ECMA-262) cannot name a code point past
+#: U+FFFF portably, so the schemas leave them out (shopdb.names.INVISIBLE_ASTRAL).
 _STABLE = st.characters(
-    codec="utf-8", exclude_categories=["Cs"], include_characters="@.\u00a0\u3000\t"
-).filter(lambda c: unicodedata.normalize("NFKC", c) == c)
+    codec="utf-8",
+    exclude_categories=["Cs"],
+    include_characters="@.\u00a0\u3000\t",
+    max_codepoint=0xDFFFF,
+).filter(lambda c: unicodedata.normalize("NFKC", c) == c and not 0x1D173 <= ord(c) <= 0x1D17A)
+#: Usernames: a schema cannot express PRECIS either (symbols, compatibility forms,
+#: the bidi rule...), so these are characters it refuses for the reasons the code does
+#: (white space, controls, invisible, '@') or that PRECIS accepts as they are.
+_USERNAME = st.one_of(
+    st.text(
+        st.sampled_from(
+            [
+                *"abcXYZ019_.-!~'",
+                *("é", "ß", "\u0430", "日", "Ω"),
+                *(" ", "@", "\x00", "\n", "\t", "\u200b", "\u202e", "\u2800", "\u3164"),
+                *("\u00a0", "\u3000", "\u2028", "\ufeff", "\u00ad"),
+            ]
+        ),
+        max_size=12,
+    ),
+    st.sampled_from(["", " ", "alice", "a b", "\u3000", "nul\x00", "@", "x" * 64, "x" * 65]),
+)
 _TEXT = st.one_of(
     st.text(_STABLE, max_size=12),
     st.sampled_from(["", " ", "a@b.co", "alice", "bob@", "a b", "\u3000", "nul\x00", "@"]),
@@ -266,7 +290,7 @@ _JSON = st.one_of(
     _PRICE,
 )
 _FIELDS = {
-    NewUser: {"username": _TEXT, "email": _TEXT, "password": _TEXT},
+    NewUser: {"username": _USERNAME, "email": _TEXT, "password": _TEXT},
     NewProduct: {
         "name": _TEXT,
         "price": st.one_of(_PRICE, _JSON),

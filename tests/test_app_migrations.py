@@ -66,8 +66,8 @@ def test_setup_applies_the_apps_migrations_after_shopdbs_and_everything_sees_the
     # The app's foreign key to shopdb's users works, and cascades.
     with psycopg.connect(empty_db, autocommit=True) as conn:
         user = conn.execute(
-            "INSERT INTO users (username, email, password_hash) VALUES ('bo', 'bo@x.io', 'h') "
-            "RETURNING id"
+            "INSERT INTO users (username, username_key, email, password_hash) "
+            "VALUES ('bo', 'bo', 'bo@x.io', 'h') RETURNING id"
         ).fetchone()
         assert user is not None
         conn.execute("INSERT INTO reviews (user_id, stars) VALUES (%s, 5)", (user[0],))

@@ -12,6 +12,7 @@ from shopdb.connect import Target
 from shopdb.ddl import live_ddl
 from shopdb.errors import AlreadyExists, InvalidInput
 from shopdb.migrate import Migrator
+from shopdb.names import username_key
 from shopdb.schema import TABLES
 
 from .helpers import refused
@@ -25,7 +26,11 @@ def rows(db_connection: Connection) -> dict[str, int]:
     def one(sql: str, **params: object) -> int:
         return int(c.execute(text(sql + " RETURNING id"), params).scalar_one())
 
-    user = one("INSERT INTO users (username, email, password_hash) VALUES ('amy', 'amy@x.io', 'h')")
+    user = one(
+        "INSERT INTO users (username, username_key, email, password_hash) "
+        "VALUES ('amy', :k, 'amy@x.io', 'h')",
+        k=username_key("amy"),
+    )
     product = one("INSERT INTO products (name, price, inventory_count) VALUES ('Tea', 4.5, 3)")
     cart = one("INSERT INTO carts (user_id) VALUES (:u)", u=user)
     item = one(
@@ -101,8 +106,9 @@ def test_username_and_email_are_unique_regardless_of_case(
 ) -> None:
     error = refused(
         db_connection,
-        "INSERT INTO users (username, email, password_hash) VALUES (:u, :e, 'h')",
+        "INSERT INTO users (username, username_key, email, password_hash) VALUES (:u, :k, :e, 'h')",
         u=username,
+        k=username_key(username),
         e=email,
     )
     assert isinstance(error, AlreadyExists)

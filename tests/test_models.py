@@ -63,7 +63,7 @@ READ_EXAMPLES: list[BaseModel] = [
         created_at=NOW,
         updated_at=NOW,
     ),
-    UserRead(id=1, username="alice", email="alice@example.com", created_at=NOW),
+    UserRead(id=1, username="alice", email="alice@example.com", created_at=NOW, role="staff"),
     ProductRead(id=2, name="Tea", description=None, price=Decimal("19.99"), inventory_count=7),
     ProductRead(id=3, name="Mug", description="Blue", price=Decimal("0.10"), inventory_count=0),
     CartRead(id=4, user_id=1, created_at=NOW),
@@ -118,7 +118,12 @@ def test_user_json_never_contains_the_password_or_its_hash() -> None:
     assert "correct horse" not in repr(new)
     assert "password_hash" not in UserRead.model_json_schema()["properties"]
     row = User(
-        id=1, username="alice", email="a@x.io", password_hash="$argon2id$secret", created_at=NOW
+        id=1,
+        username="alice",
+        email="a@x.io",
+        password_hash="$argon2id$secret",
+        created_at=NOW,
+        role="customer",
     )
     public = UserRead.model_validate(row)
     assert "argon2" not in public.model_dump_json()

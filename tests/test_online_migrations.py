@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import psycopg
 import pytest
@@ -18,6 +19,7 @@ from shopdb.connect import Target
 from shopdb.ddl import live_ddl
 from shopdb.errors import MigrationError
 from shopdb.migrate import Migrator
+from shopdb.names import username_key
 from shopdb.schema import TABLES
 from shopdb.testing import DatabaseFactory
 
@@ -112,12 +114,25 @@ def test_the_earlier_checksum_is_the_fixtures() -> None:
 # -- --sql is what runs -------------------------------------------------------
 
 
+#: What --sql says 0010 computes in Python (a comment), and that step, done by hand.
+KEYS_STEP = "-- 0010 writes users.username_key = shopdb.names.username_key(username) here"
+
+
+def _write_keys(conn: psycopg.Connection[Any]) -> None:
+    for user_id, username in conn.execute("SELECT id, username FROM users").fetchall():
+        key = username_key(username)
+        conn.execute("UPDATE users SET username_key = %s WHERE id = %s", (key, user_id))
+
+
 def _execute_script(url: str, sql: str) -> None:
-    """Run printed SQL statement by statement, as psql -f would."""
+    """Run printed SQL statement by statement, as psql -f would, and the Python steps it names
+    where it names them (0010's keys) as an operator would."""
     with psycopg.connect(url, autocommit=True) as conn:
         for statement in sql.split(";\n\n"):
             if statement.strip():
                 conn.execute(statement)
+            if statement.strip() == KEYS_STEP:
+                _write_keys(conn)
 
 
 def test_sql_run_by_hand_leaves_exactly_what_a_run_leaves(

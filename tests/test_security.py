@@ -142,6 +142,9 @@ def test_no_command_prints_the_database_password(
         (("migration", "generate"), ["--migrations-dir", str(versions), "add_things"], {}),
         (("seed",), ["--products", "5", "--users", "2", "--carts", "1"], {}),  # wants it empty
         (("import", "products"), [str(products)], {}),
+        (("user", "staff"), ["user0001"], {}),  # seeded above
+        (("user", "customer"), ["user0001"], {}),
+        (("user", "show"), ["user0001@example.com"], {}),
         (("database", "reset"), ["--yes"], {}),
         (("database", "drop"), ["--yes"], {}),
     ]

@@ -114,8 +114,10 @@ def test_seeded_rows_look_as_documented(migrated: str) -> None:
     assert [c[0] for c in carts if c[3] is None] == list(range(4, 16))
 
     lines: dict[int, list[tuple[int, int]]] = {}
-    for _, cart_id, product_id, quantity in dump["cart_items"]:
+    prices = {p[0]: p[3] for p in products}
+    for _, cart_id, product_id, quantity, unit_price in dump["cart_items"]:
         lines.setdefault(cart_id, []).append((product_id, quantity))
+        assert unit_price == prices[product_id]  # as if added through the Store
     assert sorted(lines) == list(range(4, 16))
     for items in lines.values():
         assert 1 <= len(items) <= 4
@@ -132,8 +134,8 @@ def test_defaults_and_sequences_that_go_on_after_the_seeded_ids(migrated: str) -
             "INSERT INTO products (name, price, inventory_count) VALUES ('New', 1, 1) RETURNING id"
         ).fetchone() == (10001,)
         user = conn.execute(
-            "INSERT INTO users (username, email, password_hash) "
-            "VALUES ('new', 'new@example.com', 'x') RETURNING id"
+            "INSERT INTO users (username, username_key, email, password_hash) "
+            "VALUES ('new', 'new', 'new@example.com', 'x') RETURNING id"
         ).fetchone()
         assert user == (1001,)
         assert conn.execute(

@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from shopdb.errors import AlreadyExists, InvalidInput, NotFound
+from shopdb.names import username_key
 
 from .helpers import refused
 
@@ -21,8 +22,9 @@ def _insert(conn: Connection, sql: str, **params: object) -> int:
 def _user(conn: Connection, name: str = "alice") -> int:
     return _insert(
         conn,
-        "INSERT INTO users (username, email, password_hash) VALUES (:u, :e, 'x')",
+        "INSERT INTO users (username, username_key, email, password_hash) VALUES (:u, :k, :e, 'x')",
         u=name,
+        k=username_key(name),
         e=f"{name}@example.com",
     )
 
@@ -81,7 +83,8 @@ def test_duplicate_username_or_email_is_refused(db_connection: Connection, field
     )
     error = refused(
         db_connection,
-        "INSERT INTO users (username, email, password_hash) VALUES (:u, :e, 'x')",
+        "INSERT INTO users (username, username_key, email, password_hash) VALUES (:u, :k, :e, 'x')",
+        k=username_key(values["u"]),
         **values,
     )
     assert isinstance(error, AlreadyExists)

@@ -20,6 +20,7 @@ import psycopg
 import pytest
 
 from examples.shop_api import tokens
+from shopdb import Store
 from shopdb.limits import LOGIN_ATTEMPTS, LOGIN_WINDOW
 from shopdb.testing import DatabaseFactory
 
@@ -65,6 +66,20 @@ def signed_up(client: httpx.Client) -> tuple[dict[str, Any], dict[str, str]]:
     return made.json(), {"Authorization": f"Bearer {login.json()['access_token']}"}
 
 
+def make_staff(database: str, user_id: int) -> None:
+    """What ``shopdb user staff NAME`` does: the admin call, on the service's database."""
+    with psycopg.connect(database) as conn:
+        Store.bound(conn).set_role(user_id, "staff")
+
+
+@pytest.fixture
+def staff(client: httpx.Client, database: str) -> dict[str, str]:
+    """Headers that sign in a user who is staff, and so may change the catalog."""
+    user, auth = signed_up(client)
+    make_staff(database, user["id"])
+    return auth
+
+
 def product(
     client: httpx.Client, auth: dict[str, str], stock: int = 5, price: str = "4.50"
 ) -> dict[str, Any]:
@@ -101,7 +116,8 @@ def stock_of(client: httpx.Client, product_id: int) -> int:
 
 def test_register_sign_in_and_see_yourself(client: httpx.Client) -> None:
     user, auth = signed_up(client)
-    assert set(user) == {"id", "username", "email", "created_at"}  # no password, no hash
+    assert set(user) == {"id", "username", "email", "created_at", "role"}  # no password, no hash
+    assert user["role"] == "customer"
     assert client.get("/users/me", headers=auth).json() == user
 
     again = client.post(
@@ -164,8 +180,10 @@ def test_a_missing_forged_or_expired_token_is_401(client: httpx.Client) -> None:
 # -- products -------------------------------------------------------------------
 
 
-def test_products_create_get_list_update_delete(client: httpx.Client) -> None:
-    _, auth = signed_up(client)
+def test_products_create_get_list_update_delete(
+    client: httpx.Client, staff: dict[str, str]
+) -> None:
+    auth = staff
     tea = product(client, auth, stock=7, price="4.5")
     assert tea["price"] == "4.50"
     assert client.get(f"/products/{tea['id']}").json() == tea
@@ -200,12 +218,83 @@ def test_products_create_get_list_update_delete(client: httpx.Client) -> None:
     problem(client.get("/products/2147483648"), 422, "invalid_input")
 
 
+def test_only_staff_may_change_the_catalog(
+    client: httpx.Client, database: str, staff: dict[str, str]
+) -> None:
+    user, customer = signed_up(client)
+    tea = product(client, staff, stock=5, price="4.00")
+    before = _snapshot(database)
+    writes = [
+        ("POST", "/products", {"name": "Free lamp", "price": "0.00", "inventory_count": 1}),
+        ("PATCH", f"/products/{tea['id']}", {"price": "0.00", "inventory_count": 2**31 - 1}),
+        ("DELETE", f"/products/{tea['id']}", None),
+    ]
+    for method, path, body in writes:
+        response = client.request(method, path, json=body, headers=customer)
+        assert problem(response, 403, "forbidden")["required_role"] == "staff"
+    assert _snapshot(database) == before
+    assert client.get("/users/me", headers=customer).json()["role"] == "customer"
+
+    make_staff(database, user["id"])  # shopdb user staff NAME
+    assert client.get("/users/me", headers=customer).json()["role"] == "staff"
+    statuses = [client.request(m, p, json=b, headers=customer).status_code for m, p, b in writes]
+    assert statuses == [201, 200, 204]
+    with psycopg.connect(database) as conn:
+        Store.bound(conn).set_role(user["id"], "customer")  # and back: no token reissued
+    problem(client.post("/products", json=writes[0][2], headers=customer), 403, "forbidden")
+
+
+def test_a_registration_cannot_make_itself_staff(client: httpx.Client, database: str) -> None:
+    name = f"mallory_{secrets.token_hex(4)}"
+    body = {"username": name, "email": f"{name}@x.io", "password": "long enough", "role": "staff"}
+    refused = problem(client.post("/users", json=body), 422, "invalid_input")
+    assert {"field": "role", "reason": "is not a known field"} in refused["errors"]
+    with psycopg.connect(database) as conn:
+        found = conn.execute("SELECT count(*) FROM users WHERE username = %s", (name,))
+        assert found.fetchone() == (0,)
+
+
 # -- the cart, checkout and orders ----------------------------------------------
 
 
-def test_the_cart_add_set_remove_view(client: httpx.Client) -> None:
+def test_checkout_sells_only_at_the_total_the_shopper_saw(
+    client: httpx.Client, staff: dict[str, str]
+) -> None:
     _, auth = signed_up(client)
-    tea, cake = product(client, auth, stock=5), product(client, auth, stock=2, price="2.25")
+    lamp = product(client, staff, stock=5, price="10.00")
+    cart = client.post("/cart/items", json={"product_id": lamp["id"]}, headers=auth).json()
+    assert cart["total"] == "10.00"  # what the shopper sees, and agrees to
+    raised = client.patch(f"/products/{lamp['id']}", json={"price": "999.99"}, headers=staff)
+    assert raised.status_code == 200, raised.text
+
+    seen = {"expected_total": cart["total"]}
+    refused = problem(client.post("/cart/checkout", json=seen, headers=auth), 409, "price_changed")
+    assert (refused["expected_total"], refused["actual_total"]) == ("10.00", "999.99")
+    assert refused["changes"] == [
+        {"product_id": lamp["id"], "old_unit_price": "10.00", "new_unit_price": "999.99"}
+    ]
+    assert stock_of(client, lamp["id"]) == 5
+    assert client.get("/cart", headers=auth).json()["id"] == cart["id"]  # still open
+    assert client.get("/orders", headers=auth).json() == []
+    for bad in ("NaN", "10.001", "-1", 10.0):
+        wrong = client.post("/cart/checkout", json={"expected_total": bad}, headers=auth)
+        assert problem(wrong, 422, "invalid_input")["errors"][0]["field"] == "expected_total"
+
+    # The shopper sees the new total and agrees to it: sold, at that price.
+    now = client.get("/cart", headers=auth).json()["total"]
+    order = client.post("/cart/checkout", json={"expected_total": now}, headers=auth)
+    assert order.status_code == 200, order.text
+    assert order.json()["total"] == "999.99"
+    assert order.json()["items"][0]["unit_price"] == "999.99"
+    assert stock_of(client, lamp["id"]) == 4
+
+
+# -- the cart, checkout and orders (continued) ----------------------------------
+
+
+def test_the_cart_add_set_remove_view(client: httpx.Client, staff: dict[str, str]) -> None:
+    _, auth = signed_up(client)
+    tea, cake = product(client, staff, stock=5), product(client, staff, stock=2, price="2.25")
 
     empty = client.get("/cart", headers=auth).json()
     assert (empty["status"], empty["items"], empty["total"]) == ("open", [], "0.00")
@@ -228,9 +317,11 @@ def test_the_cart_add_set_remove_view(client: httpx.Client) -> None:
     assert problem(missing, 404, "not_found")["entity"] == "product"
 
 
-def test_checkout_places_an_order_once_however_often_it_is_retried(client: httpx.Client) -> None:
+def test_checkout_places_an_order_once_however_often_it_is_retried(
+    client: httpx.Client, staff: dict[str, str]
+) -> None:
     _, auth = signed_up(client)
-    tea = product(client, auth, stock=5)
+    tea = product(client, staff, stock=5)
     client.post("/cart/items", json={"product_id": tea["id"], "quantity": 2}, headers=auth)
     cart_id = client.get("/cart", headers=auth).json()["id"]
 
@@ -265,10 +356,12 @@ def test_checkout_places_an_order_once_however_often_it_is_retried(client: httpx
     assert stock_of(client, tea["id"]) == 5
 
 
-def test_another_users_order_and_cart_do_not_exist_for_you(client: httpx.Client) -> None:
+def test_another_users_order_and_cart_do_not_exist_for_you(
+    client: httpx.Client, staff: dict[str, str]
+) -> None:
     _, alice = signed_up(client)
     _, bob = signed_up(client)
-    tea = product(client, alice)
+    tea = product(client, staff)
     client.post("/cart/items", json={"product_id": tea["id"]}, headers=alice)
     cart_id = client.get("/cart", headers=alice).json()["id"]
     order = client.post("/cart/checkout", headers=alice).json()
@@ -283,9 +376,11 @@ def test_another_users_order_and_cart_do_not_exist_for_you(client: httpx.Client)
     problem(client.get("/orders/2000000000", headers=alice), 404, "not_found")
 
 
-def test_short_stock_is_409_with_every_shortage_and_changes_nothing(client: httpx.Client) -> None:
+def test_short_stock_is_409_with_every_shortage_and_changes_nothing(
+    client: httpx.Client, staff: dict[str, str]
+) -> None:
     _, auth = signed_up(client)
-    tea, cake = product(client, auth, stock=3), product(client, auth, stock=2)
+    tea, cake = product(client, staff, stock=3), product(client, staff, stock=2)
     too_many = client.post(
         "/cart/items", json={"product_id": tea["id"], "quantity": 4}, headers=auth
     )
@@ -295,7 +390,7 @@ def test_short_stock_is_409_with_every_shortage_and_changes_nothing(client: http
     client.post("/cart/items", json={"product_id": tea["id"], "quantity": 3}, headers=auth)
     client.post("/cart/items", json={"product_id": cake["id"], "quantity": 2}, headers=auth)
     for item in (tea, cake):  # stock sold elsewhere meanwhile
-        client.patch(f"/products/{item['id']}", json={"inventory_count": 1}, headers=auth)
+        client.patch(f"/products/{item['id']}", json={"inventory_count": 1}, headers=staff)
     short = problem(client.post("/cart/checkout", headers=auth), 409, "insufficient_inventory")
     assert short["shortages"] == [
         {"product_id": tea["id"], "wanted": 3, "available": 1},
@@ -369,9 +464,15 @@ def _snapshot(database: str) -> tuple[Any, ...]:
 
 @pytest.mark.parametrize(("method", "path", "body", "field"), HOSTILE)
 def test_hostile_bodies_are_422_naming_the_field_and_change_nothing(  # noqa: PLR0917
-    client: httpx.Client, database: str, method: str, path: str, body: str, field: str
+    client: httpx.Client,
+    database: str,
+    staff: dict[str, str],
+    method: str,
+    path: str,
+    body: str,
+    field: str,
 ) -> None:
-    _, auth = signed_up(client)
+    auth = staff  # who may change the catalog, and shop
     tea = product(client, auth)
     client.get("/cart", headers=auth)  # the cart exists before the snapshot
     before = _snapshot(database)

@@ -56,7 +56,8 @@ class BareAsyncShop:
         return await self._run(carts.VIEW, {"cart": cart_id, "user": None}, True)
 
     async def checkout(self, cart_id: int) -> object:
-        return await self._run(orders.CHECKOUT, {"cart": cart_id, "user": None}, True)
+        params = {"cart": cart_id, "user": None, "expected": None}
+        return await self._run(orders.CHECKOUT, params, True)
 
     async def close(self) -> None:
         for cursor in self._all:

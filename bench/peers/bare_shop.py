@@ -64,7 +64,7 @@ class BareShop:
         return self._run(carts.VIEW, {"cart": cart_id, "user": None}, True)
 
     def checkout(self, cart_id: int) -> object:
-        return self._run(orders.CHECKOUT, {"cart": cart_id, "user": None}, True)
+        return self._run(orders.CHECKOUT, {"cart": cart_id, "user": None, "expected": None}, True)
 
     def close(self) -> None:
         for cursor in self._all:

@@ -50,7 +50,7 @@ class PsycopgAsyncShop:
             return await (await conn.execute(carts.VIEW, params)).fetchall()
 
     async def checkout(self, cart_id: int) -> object:
-        params = {"cart": cart_id, "user": None}
+        params = {"cart": cart_id, "user": None, "expected": None}
         async with self._pool.connection() as conn:
             return await (await conn.execute(orders.CHECKOUT, params)).fetchall()
 

@@ -47,8 +47,9 @@ class PsycopgShop:
             return conn.execute(carts.VIEW, {"cart": cart_id, "user": None}).fetchall()
 
     def checkout(self, cart_id: int) -> object:
+        params = {"cart": cart_id, "user": None, "expected": None}
         with self._pool.connection() as conn:
-            return conn.execute(orders.CHECKOUT, {"cart": cart_id, "user": None}).fetchall()
+            return conn.execute(orders.CHECKOUT, params).fetchall()
 
     def close(self) -> None:
         self._pool.close()

@@ -9,6 +9,10 @@ schemas; every error is a :class:`~shopdb.errors.ShopError` turned into RFC
 The signed-in user's cart and orders go through ``store.for_user(user_id)``
 (an :class:`~shopdb.store.AsyncShopper`): an endpoint never handles another
 user's id, and another user's order is a 404, as if it did not exist.
+Changing the catalog (adding, changing, deleting products, their stock
+included) needs a user who is staff (``shopdb user staff NAME``): anyone
+else gets a 403 ``forbidden``. Checkout takes the total the shopper saw
+(``expected_total``) and sells nothing at any other (409 ``price_changed``).
 
 Settings (environment): ``DATABASE_URL`` (else ``.env``, else the embedded
 server), ``SHOP_API_SECRET`` (the key tokens are signed with; without it a
@@ -26,7 +30,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Path, Query, Request, Response
+from fastapi import Body, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -44,6 +48,7 @@ from shopdb.schemas import (
     OrderSummary,
     ProductChanges,
     Quantity,
+    Total,
 )
 from shopdb.store import ORDERS_PAGE_MAX, PAGE_MAX, AsyncShopper
 
@@ -98,6 +103,15 @@ class LineQuantity(_Body):
     quantity: Count
 
 
+class CheckoutTerms(_Body):
+    """What the shopper agreed to: the cart's total as they saw it (``CartView.total``)."""
+
+    expected_total: Total | None = Field(
+        default=None,
+        description="Sell only at this total; at any other, 409 price_changed and nothing sold",
+    )
+
+
 class Health(BaseModel):
     """The service is up and its pool is open."""
 
@@ -117,6 +131,14 @@ class ShortageRead(BaseModel):
     product_id: int
     wanted: int
     available: int
+
+
+class PriceChangeRead(BaseModel):
+    """A cart line whose price moved since it was put in the cart."""
+
+    product_id: int
+    old_unit_price: str
+    new_unit_price: str
 
 
 class BadBody(BaseModel):
@@ -144,11 +166,16 @@ class Problem(BaseModel):
     retry_after: int | None = Field(
         default=None, description="Seconds to wait (429), as in the Retry-After header"
     )
+    required_role: str | None = None
+    expected_total: str | None = None
+    actual_total: str | None = None
+    changes: list[PriceChangeRead] | None = None
 
 
 _MEANING = {
     400: "The body is not UTF-8 text (FastAPI's own answer, before any field is read)",
     401: "No valid bearer token, or a wrong login",
+    403: "Signed in, but not allowed: changing the catalog needs a staff user",
     404: "Not found (or not the signed-in user's)",
     409: "Refused by the state of things (taken, out of stock, empty or full cart, ...)",
     429: "Too many failed logins for this login lately: wait `retry_after` seconds "
@@ -251,6 +278,15 @@ async def signed_in(
 
 
 Shopper = Annotated[AsyncShopper, Depends(signed_in)]
+
+
+async def staff_member(shopper: Shopper) -> AsyncShopper:
+    """The signed-in user's part of the Store, if they are staff; 403 ``forbidden`` if not."""
+    await shopper.require_staff()
+    return shopper
+
+
+Staff = Annotated[AsyncShopper, Depends(staff_member)]
 ProductId = Annotated[int, Path(ge=1, le=INT_MAX)]
 OrderId = Annotated[int, Path(ge=1, le=INT_MAX)]
 
@@ -309,26 +345,28 @@ async def get_product(product_id: ProductId, store: Store) -> ProductRead:
     return await store.get_product(product_id)
 
 
-@app.post("/products", status_code=201, responses=problems(401, body=True), tags=["products"])
-async def create_product(new: NewProduct, store: Store, _: Shopper) -> ProductRead:
-    """Add a product (any signed-in user may, in this example)."""
+@app.post("/products", status_code=201, responses=problems(401, 403, body=True), tags=["products"])
+async def create_product(new: NewProduct, store: Store, _: Staff) -> ProductRead:
+    """Add a product (staff only)."""
     return await store.create_product(new.name, new.price, new.inventory_count, new.description)
 
 
-@app.patch("/products/{product_id}", responses=problems(401, 404, body=True), tags=["products"])
+@app.patch(
+    "/products/{product_id}", responses=problems(401, 403, 404, body=True), tags=["products"]
+)
 async def update_product(
-    product_id: ProductId, changes: ProductChanges, store: Store, _: Shopper
+    product_id: ProductId, changes: ProductChanges, store: Store, _: Staff
 ) -> ProductRead:
-    """Change the fields given (``description: null`` clears it); others stay."""
+    """Change the fields given (``description: null`` clears it); others stay. Staff only."""
     given = {field: getattr(changes, field) for field in changes.model_fields_set}
     return await store.update_product(product_id, **given)
 
 
 @app.delete(
-    "/products/{product_id}", status_code=204, responses=problems(401, 404), tags=["products"]
+    "/products/{product_id}", status_code=204, responses=problems(401, 403, 404), tags=["products"]
 )
-async def delete_product(product_id: ProductId, store: Store, _: Shopper) -> Response:
-    """Delete a product: cart lines go with it, order lines keep its name and price."""
+async def delete_product(product_id: ProductId, store: Store, _: Staff) -> Response:
+    """Delete a product: cart lines go with it, order lines keep its name and price. Staff only."""
     await store.delete_product(product_id)
     return Response(status_code=204)
 
@@ -360,20 +398,25 @@ async def remove_item(product_id: ProductId, shopper: Shopper) -> CartView:
     return await shopper.remove(product_id)
 
 
-@app.post("/cart/checkout", responses=problems(401, 404, 409), tags=["cart"])
+@app.post("/cart/checkout", responses=problems(401, 404, 409, body=True), tags=["cart"])
 async def checkout(
     shopper: Shopper,
     cart_id: Annotated[
         int | None,
         Query(ge=1, le=INT_MAX, description="the cart's id, to retry a checkout safely"),
     ] = None,
+    terms: Annotated[CheckoutTerms | None, Body()] = None,
 ) -> Order:
     """Sell every line of the open cart, or nothing (409 lists every shortage).
 
-    Pass the cart's id (``GET /cart`` shows it) to make a retry safe: a cart
-    that already became an order returns that order, and nothing is sold twice.
+    Send the total the shopper saw as ``{"expected_total": "19.99"}``: if a
+    price moved since, nothing is sold and the 409 ``price_changed`` lists the
+    lines that moved. Pass the cart's id (``GET /cart`` shows it) to make a
+    retry safe: a cart that already became an order returns that order, and
+    nothing is sold twice.
     """
-    return await shopper.checkout(cart_id)
+    expected = None if terms is None else terms.expected_total
+    return await shopper.checkout(cart_id, expected_total=expected)
 
 
 # -- the signed-in user's orders -----------------------------------------------

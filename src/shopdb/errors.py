@@ -26,6 +26,7 @@ as an RFC 9457 problem details object::
     │   └── PermissionDenied        permission_denied     500
     ├── InvalidInput                invalid_input         422  every refused field (errors)
     ├── ImportFailed                import_failed         422  a file to import has bad rows
+    ├── Forbidden                   forbidden             403  the user's role may not do it
     ├── NotFound                    not_found             404  no such row (entity, id)
     ├── AlreadyExists               already_exists        409  a unique field is taken (field)
     ├── Conflict                    conflict              409  refused by the state of things
@@ -34,6 +35,7 @@ as an RFC 9457 problem details object::
     │   ├── CartClosed              cart_closed                the cart became an order
     │   ├── InvalidTransition       invalid_transition         an order cannot go there now
     │   ├── CartFull                cart_full                  the cart holds the most lines
+    │   ├── PriceChanged            price_changed              the total is not the one agreed
     │   └── DatabaseNotEmpty        database_not_empty         seeding wants empty tables
     ├── TooManyAttempts             too_many_attempts     429  logins throttled (retry_after)
     ├── ConcurrencyConflict         concurrency_conflict  503  deadlock after retries: retryable
@@ -49,6 +51,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, ClassVar, TypeAlias
 
 from shopdb.limits import CART_LINES_MAX, PROBLEMS_MAX
@@ -226,6 +229,22 @@ def _problem_of(error: Mapping[str, Any]) -> Problem:
 def _field_name(name: str) -> str:
     # An unknown key is named as the caller wrote it, which may be any length.
     return name if len(name) <= FIELD_NAME_MAX else name[: FIELD_NAME_MAX - 1] + "…"
+
+
+class Forbidden(ShopError):
+    """The user is known, but their role may not do this (``required_role`` may)."""
+
+    code = "forbidden"
+    http_status = 403
+    title = "Not allowed for this user"
+
+    def __init__(self, required_role: str, action: str = "do this") -> None:
+        super().__init__(f"only {required_role} may {action}")
+        self.required_role = required_role
+
+    def details(self) -> dict[str, JSON]:
+        """``{"required_role": "staff"}``."""
+        return {"required_role": self.required_role}
 
 
 class NotFound(ShopError):
@@ -420,6 +439,64 @@ class CartFull(Conflict):
     def details(self) -> dict[str, JSON]:
         """``{"cart_id": 5, "limit": 100}``."""
         return {"cart_id": self.cart_id, "limit": self.limit}
+
+
+def _amount(value: Decimal) -> str:
+    # Money in JSON is text with two decimals, as everywhere in shopdb.
+    return f"{value.quantize(Decimal('0.01')):f}"
+
+
+@dataclass(frozen=True)
+class PriceChange:
+    """One cart line whose product's price moved since the line was added or last set."""
+
+    product_id: int
+    old_unit_price: Decimal
+    new_unit_price: Decimal
+
+    def to_json(self) -> dict[str, JSON]:
+        """``{"product_id": 7, "old_unit_price": "10.00", "new_unit_price": "12.50"}``."""
+        return {
+            "product_id": self.product_id,
+            "old_unit_price": _amount(self.old_unit_price),
+            "new_unit_price": _amount(self.new_unit_price),
+        }
+
+
+class PriceChanged(Conflict):
+    """Checkout's total is not the ``expected_total`` the shopper agreed to; nothing was sold.
+
+    ``changes`` lists every line whose price moved since it was put in the
+    cart (lines added before prices were recorded, in migration 0010, are
+    not listed: their old price is unknown).
+    """
+
+    code = "price_changed"
+    title = "The prices changed; nothing was sold"
+
+    def __init__(
+        self, expected_total: Decimal, actual_total: Decimal, changes: Sequence[PriceChange]
+    ) -> None:
+        self.expected_total = expected_total
+        self.actual_total = actual_total
+        self.changes = tuple(changes)
+        moved = "; ".join(
+            f"product {c.product_id} was {_amount(c.old_unit_price)}, "
+            f"is {_amount(c.new_unit_price)}"
+            for c in self.changes
+        )
+        super().__init__(
+            f"the total is {_amount(actual_total)}, not the {_amount(expected_total)} expected"
+            + (f" ({moved})" if moved else "")
+        )
+
+    def details(self) -> dict[str, JSON]:
+        """``{"expected_total": "10.00", "actual_total": "12.50", "changes": [...]}``."""
+        return {
+            "expected_total": _amount(self.expected_total),
+            "actual_total": _amount(self.actual_total),
+            "changes": [c.to_json() for c in self.changes],
+        }
 
 
 class DatabaseNotEmpty(Conflict):

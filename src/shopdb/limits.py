@@ -54,6 +54,9 @@ PRICE_LIMIT = 1_000_000_000
 PRICE_PATTERN = r"^(0|[1-9][0-9]{0,8})(\.[0-9]{1,2})?$"
 #: An amount as shopdb writes it: plain notation, exactly two decimals.
 AMOUNT_PATTERN = r"^(0|[1-9][0-9]*)\.[0-9]{2}$"
+#: A total given to shopdb (checkout's ``expected_total``): like a price, without its
+#: bound (a cart may hold many), up to 18 digits before the point.
+TOTAL_PATTERN = r"^(0|[1-9][0-9]{0,17})(\.[0-9]{1,2})?$"
 #: What counts as white space in names, written so that Python's ``re`` and a
 #: JSON Schema (ECMA-262) regex read the same class: ECMA-262's ``\s``.
 SPACE = "\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff"
@@ -69,3 +72,5 @@ ORDER_STATUSES = ("placed", "paid", "shipped", "cancelled")
 #: (migration ``0009`` freezes these values in ``shopdb_login_begin``).
 LOGIN_ATTEMPTS = 10
 LOGIN_WINDOW = 15 * 60
+#: What a user may be: a shopper, or staff who may change the catalog. New users are customers.
+USER_ROLES = ("customer", "staff")

@@ -70,6 +70,8 @@ class User(Base):
     email: Mapped[str]
     password_hash: Mapped[str]
     created_at: Mapped[datetime]
+    role: Mapped[str]
+    username_key: Mapped[str]
 
     carts: Mapped[list[Cart]] = relationship(
         back_populates="user", lazy="raise", passive_deletes=True
@@ -128,6 +130,7 @@ class CartItem(Base):
     cart_id: Mapped[int]
     product_id: Mapped[int]
     quantity: Mapped[int]
+    unit_price: Mapped[Decimal | None]
 
     cart: Mapped[Cart] = relationship(back_populates="items", lazy="raise")
     product: Mapped[Product] = relationship(back_populates="cart_items", lazy="raise")

@@ -43,7 +43,7 @@ fails: the next run finishes them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -126,15 +126,19 @@ class OnlineDDL:
 
     # -- checks on existing rows ----------------------------------------------
 
-    def refuse_rows(self, queries: Sequence[tuple[str, Sequence[str]]]) -> None:
+    def refuse_rows(
+        self, queries: Sequence[tuple[str, Sequence[str]]], *, found_already: Sequence[str] = ()
+    ) -> None:
         """Stop before changing anything if existing rows break the new rules.
 
         Each query returns one row of counts, one per problem it names. They
         run outside any transaction and lock nothing a query needs (a SELECT
         takes ACCESS SHARE). Raises :class:`~shopdb.errors.MigrationError`
-        naming every problem found and how many rows have it.
+        naming every problem found and how many rows have it, after the
+        problems the migration found itself (``found_already``: rules only
+        Python can check, each a phrase such as ``"2 users ... (user 4 ...)"``).
         """
-        found = []
+        found = list(found_already)
         for query, problems in queries:
             if self.offline:
                 self._emit(query)
@@ -149,14 +153,55 @@ class OnlineDDL:
                 + " (fix them, then run again)"
             )
 
+    def rows(self, query: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Every row of a read, run outside any transaction (it blocks nobody); none offline.
+
+        For a migration that computes in Python what SQL cannot (a key to backfill):
+        read a page of rows with this, write them back with :meth:`update_rows`.
+        """
+        if self.offline:
+            return []
+        result = self._connection().exec_driver_sql(query, dict(params))
+        return [tuple(row) for row in result.all()]
+
+    def update_rows(self, statement: str, params: Mapping[str, Any]) -> int:
+        """Change some rows (not the schema) in a transaction of their own; how many.
+
+        Row locks are all it takes, held for this one statement: keep it to a
+        page of rows. It may wait the whole budget for a row an application
+        transaction holds.
+        """
+        self._wait_up_to(self._policy.budget)
+        if self.offline:
+            return 0
+        count = int(self._connection().exec_driver_sql(statement, dict(params)).rowcount)
+        self.attributes[STEPS_DONE] = True
+        return count
+
+    def note(self, text: str) -> None:
+        """Say in ``--sql`` output what a step does that SQL cannot show (a comment)."""
+        if self.offline:
+            self._emit("-- " + " ".join(text.split()))
+
     # -- constraints ----------------------------------------------------------
 
     def add_check(self, table: str, name: str, condition: str) -> None:
         """``ADD CONSTRAINT name CHECK (condition) NOT VALID``, then ``VALIDATE``."""
+        self.add_check_not_valid(table, name, condition)
+        self.validate_check(table, name)
+
+    def add_check_not_valid(self, table: str, name: str, condition: str) -> None:
+        """``ADD CONSTRAINT name CHECK (condition) NOT VALID`` only: new and changed rows are
+        checked from now on, the existing ones once :meth:`validate_check` validates it (for a
+        migration that fixes the existing rows in between)."""
+        _identifiers(table, name)
+        if self._constraint(table, name) is None:
+            self.brief(f"ALTER TABLE {table} ADD CONSTRAINT {name} CHECK ({condition}) NOT VALID")
+
+    def validate_check(self, table: str, name: str) -> None:
+        """``VALIDATE CONSTRAINT`` a constraint added NOT VALID, unless it is valid already."""
         _identifiers(table, name)
         existing = self._constraint(table, name)
-        if existing is None:
-            self.brief(f"ALTER TABLE {table} ADD CONSTRAINT {name} CHECK ({condition}) NOT VALID")
         if existing is None or not existing.validated:
             self._validate(table, name)
 

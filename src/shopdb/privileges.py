@@ -49,18 +49,18 @@ _ORDER = ("id", "user_id", "cart_id", "status", "total", "created_at", "updated_
 APP_GRANTS: tuple[Grant, ...] = (
     # users: registration and profiles; never the hash, never a change.
     Grant("SELECT", "users", "get_user; what create_user returns", _USER),
+    Grant("SELECT", "users", "UserRead says whether the user is staff", ("role",)),
     Grant(
         "SELECT",
         "users",
-        "UserRead says whether the user is staff (added by the staff migration)",
-        ("role",),
-        optional=True,
+        "find_user finds a username by its key, as the login functions do",
+        ("username_key",),
     ),
     Grant(
         "INSERT",
         "users",
         "create_user (id, created_at and role keep their defaults)",
-        ("username", "email", "password_hash"),
+        ("username", "username_key", "email", "password_hash"),
     ),
     Grant("USAGE", "users_id_seq", "create_user's id", kind="sequence"),
     Grant(
@@ -117,14 +117,20 @@ APP_GRANTS: tuple[Grant, ...] = (
     Grant(
         "SELECT",
         "cart_items",
-        "views; adding to a line; checkout",
-        ("id", "cart_id", "product_id", "quantity"),
+        "views; adding to a line; checkout (and the price each line went in at)",
+        ("id", "cart_id", "product_id", "quantity", "unit_price"),
     ),
     Grant(
-        "INSERT", "cart_items", "add_to_cart, set_quantity", ("cart_id", "product_id", "quantity")
+        "INSERT",
+        "cart_items",
+        "add_to_cart, set_quantity (with the price the line goes in at)",
+        ("cart_id", "product_id", "quantity", "unit_price"),
     ),
     Grant(
-        "UPDATE", "cart_items", "add_to_cart, set_quantity change a line's quantity", ("quantity",)
+        "UPDATE",
+        "cart_items",
+        "add_to_cart, set_quantity change a line's quantity and price seen",
+        ("quantity", "unit_price"),
     ),
     Grant("DELETE", "cart_items", "remove_from_cart; checkout empties the cart"),
     Grant("USAGE", "cart_items_id_seq", "a new line's id", kind="sequence"),

@@ -17,13 +17,19 @@ keeps usernames and emails in Unicode NFKC form. Migration ``0007`` records
 the sale: ``orders``, ``order_items`` (what was sold, at what price, as it
 was), ``inventory_adjustments`` (every unit of stock received), and a cart
 lifecycle (``carts.closed_at``; one open cart per user; a closed cart's
-lines cannot change, enforced by a trigger).
+lines cannot change, enforced by a trigger). Migration ``0010`` gives users a
+``role`` (customer or staff) and a ``username_key`` under a unique index (one
+account per look: :mod:`shopdb.names`), refuses control, invisible and bidi
+characters in names, emails and descriptions, and records the price a cart
+line was added at (``cart_items.unit_price``), so checkout can tell the
+shopper what moved.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     CheckConstraint,
@@ -42,6 +48,9 @@ from sqlalchemy import (
     text,
 )
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine.default import DefaultExecutionContext
+
 from shopdb.limits import (
     DESCRIPTION_MAX,
     EMAIL_MAX,
@@ -51,7 +60,14 @@ from shopdb.limits import (
     PRICE_SCALE,
     PRODUCT_NAME_MAX,
     STOCK_MAX,
+    USER_ROLES,
     USERNAME_MAX,
+)
+from shopdb.names import (
+    DESCRIPTION_CHECK,
+    EMAIL_CHECK,
+    NAME_CHECK,
+    USERNAME_CHECK,
 )
 
 NAMING_CONVENTION = {
@@ -64,6 +80,19 @@ NAMING_CONVENTION = {
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
+
+def _username_key(context: DefaultExecutionContext) -> str | None:
+    """``users.username_key`` for a SQLAlchemy insert that did not set it.
+
+    None when the username is no username: the CHECK then refuses the row.
+    """
+    from shopdb.names import login_key
+
+    parameters: dict[str, object] = context.get_current_parameters()  # type: ignore[no-untyped-call]
+    username = parameters.get("username")
+    return login_key(username) if isinstance(username, str) else None
+
+
 users = Table(
     "users",
     metadata,
@@ -72,6 +101,12 @@ users = Table(
     Column("email", String, nullable=False, unique=True),
     Column("password_hash", String, nullable=False),
     Column("created_at", DateTime, nullable=False, server_default=func.current_timestamp()),
+    # Who may change the catalog (0010): set by `shopdb user staff NAME` or Store.set_role.
+    Column("role", String, nullable=False, server_default=text("'customer'")),
+    # One account per look (0010): shopdb.names.username_key(username), unique below.
+    # Filled by the Store, seeding, and any SQLAlchemy insert (the default); raw SQL
+    # must set it, and the CHECK below refuses a row without one.
+    Column("username_key", String, nullable=True, default=_username_key),
     CheckConstraint(
         f"char_length(username) BETWEEN 1 AND {USERNAME_MAX} "
         "AND username ~ '\\S' AND strpos(username, '@') = 0",
@@ -107,6 +142,33 @@ users = Table(
             "reason": f"must be at most {PASSWORD_HASH_MAX} characters",
         },
     ),
+    CheckConstraint(
+        f"role IN ({', '.join(repr(r) for r in USER_ROLES)})",
+        name="role_known",
+        info={"field": "role", "reason": f"must be one of {', '.join(USER_ROLES)}"},
+    ),
+    CheckConstraint(
+        "username_key IS NOT NULL",
+        name="username_key_present",
+        info={"field": "username", "reason": "must be a username (its key could not be made)"},
+    ),
+    CheckConstraint(
+        USERNAME_CHECK,
+        name="username_text",
+        info={
+            "field": "username",
+            "reason": "must not contain spaces, control, invisible or formatting characters, "
+            "or '@'",
+        },
+    ),
+    CheckConstraint(
+        EMAIL_CHECK,
+        name="email_text",
+        info={
+            "field": "email",
+            "reason": "must not contain control, invisible or formatting characters",
+        },
+    ),
     info={"entity": "user"},
 )
 # Case-insensitive uniqueness: Alice@x.io and alice@x.io are one account.
@@ -114,6 +176,8 @@ Index(
     "uq_users_username_lower", func.lower(users.c.username), unique=True, info={"field": "username"}
 )
 Index("uq_users_email_lower", func.lower(users.c.email), unique=True, info={"field": "email"})
+# Look-alikes are one account: alice spelled with a Cyrillic a (U+0430) is alice, taken.
+Index("uq_users_username_key", users.c.username_key, unique=True, info={"field": "username"})
 
 products = Table(
     "products",
@@ -129,6 +193,23 @@ products = Table(
         f"char_length(name) BETWEEN 1 AND {PRODUCT_NAME_MAX} AND name ~ '\\S'",
         name="name_valid",
         info={"field": "name", "reason": f"must be 1 to {PRODUCT_NAME_MAX} characters, not blank"},
+    ),
+    CheckConstraint(
+        NAME_CHECK,
+        name="name_text",
+        info={
+            "field": "name",
+            "reason": "must not contain control characters, bidi controls or line breaks, "
+            "nor be only invisible characters",
+        },
+    ),
+    CheckConstraint(
+        DESCRIPTION_CHECK,
+        name="description_text",
+        info={
+            "field": "description",
+            "reason": "must not contain control characters other than newline and tab",
+        },
     ),
     # NUMERIC accepts NaN and (since PostgreSQL 14) Infinity, and NaN >= 0 is
     # true there: NaN sorts above every number. "< 'Infinity'" shuts out both.
@@ -215,12 +296,20 @@ cart_items = Table(
         index=True,
     ),
     Column("quantity", Integer, nullable=False),
+    # The product's price when the line was added or last set (0010; NULL for lines
+    # older than that): what the shopper saw, which checkout compares (expected_total).
+    Column("unit_price", Numeric, nullable=True),
     # Also the index for cart_id, which it leads with.
     UniqueConstraint("cart_id", "product_id", info={"field": "product_id"}),
     CheckConstraint(
         "quantity > 0",
         name="quantity_positive",
         info={"field": "quantity", "reason": "must be at least 1"},
+    ),
+    CheckConstraint(
+        "unit_price >= 0 AND unit_price = round(unit_price, 2) AND unit_price < 'Infinity'",
+        name="unit_price_amount",
+        info={"field": "unit_price", "reason": "must be a finite amount with 2 decimals"},
     ),
     info={"entity": "cart item"},
 )

@@ -12,14 +12,17 @@ Prices: at most two decimal places, below 1,000,000,000 (see
 :mod:`shopdb.limits`). In JSON a price is a string matching
 :data:`~shopdb.limits.PRICE_PATTERN`; Python code may also pass a
 ``Decimal``. Usernames and emails are normalized to Unicode NFKC before they
-are checked, stored or compared, so look-alike spellings are one account.
-Passwords are 8 to 1024 characters; a description at most 10,000.
+are checked, stored or compared; usernames then follow PRECIS
+(UsernameCaseMapped) and look-alikes are one account (:mod:`shopdb.names`).
+Names, emails and descriptions refuse control, invisible and bidi characters
+as :mod:`shopdb.names` says. Passwords are 8 to 1024 characters; a description at most 10,000.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, TypeVar
@@ -37,6 +40,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from shopdb import names
 from shopdb.errors import InvalidInput
 from shopdb.limits import (
     AMOUNT_PATTERN,
@@ -51,15 +55,26 @@ from shopdb.limits import (
     PRICE_SCALE,
     PRODUCT_NAME_MAX,
     SPACE,
+    TOTAL_PATTERN,
+    USER_ROLES,
     USERNAME_MAX,
 )
+from shopdb.names import (
+    CONTROL_BUT_TAB_NEWLINE,
+    EMAIL_FORBIDDEN,
+    NAME_FORBIDDEN,
+    NAME_INVISIBLE,
+    USERNAME_FORBIDDEN,
+)
 
-#: What a name may not hold: '@' (usernames only), NUL; and a blank name is refused.
-_USERNAME_PATTERN = rf"^[^@\u0000]*[^@\u0000{SPACE}][^@\u0000]*$"
-_NAME_PATTERN = rf"^[^\u0000]*[^\u0000{SPACE}][^\u0000]*$"
-_EMAIL_PART = rf"[^@\u0000{SPACE}]+"
+# What the JSON Schemas say of names (the code says more: see the README's
+# "Models and JSON" on what a pattern cannot express, PRECIS among it).
+_USERNAME_PATTERN = rf"^[^{USERNAME_FORBIDDEN}]+$"
+_NAME_PATTERN = rf"^[^{NAME_FORBIDDEN}]*[^{NAME_FORBIDDEN}{NAME_INVISIBLE}][^{NAME_FORBIDDEN}]*$"
+_EMAIL_PART = rf"[^@{SPACE}{EMAIL_FORBIDDEN}]+"
 _EMAIL_PATTERN = rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}$"
-_TEXT_PATTERN = r"^[^\u0000]*$"
+_DESCRIPTION_PATTERN = rf"^[^{CONTROL_BUT_TAB_NEWLINE}]*$"
+_PASSWORD_PATTERN = r"^[^\u0000]*$"  # noqa: S105 (a pattern, not a password)
 _CENT = Decimal(1).scaleb(-PRICE_SCALE)
 
 
@@ -83,6 +98,18 @@ def _nfkc(value: object) -> object:
         except ValueError:
             return value  # left for _storable to refuse, with its own reason
     return value
+
+
+def _refusing(problem: Callable[[str], str | None]) -> AfterValidator:
+    """A validator that raises what ``problem`` finds wrong (one of :mod:`shopdb.names`)."""
+
+    def check(value: str) -> str:
+        found = problem(value)
+        if found is not None:
+            raise ValueError(found)
+        return value
+
+    return AfterValidator(check)
 
 
 def _matches(pattern: str, reason: str) -> AfterValidator:
@@ -117,6 +144,22 @@ def _price(value: object) -> Decimal:
     return amount.quantize(_CENT)
 
 
+def total(value: object) -> Decimal:
+    """A total (checkout's ``expected_total``): a string like ``"19.99"``, a Decimal or an int,
+    at least 0, at most two decimals; no float. ``ValueError`` (the reason) otherwise."""
+    if type(value) is int:
+        value = Decimal(value)
+    elif isinstance(value, str):
+        if not re.fullmatch(TOTAL_PATTERN, value):
+            raise ValueError('must be an amount such as "19.99"')
+        value = Decimal(value)
+    if not isinstance(value, Decimal):
+        raise ValueError('must be a string such as "19.99" (a number could lose cents)')  # noqa: TRY004
+    if not (value.is_finite() and 0 <= value < 10**18) or value != value.quantize(_CENT):
+        raise ValueError(f"must be an amount of at least 0 with at most {PRICE_SCALE} decimals")
+    return value.quantize(_CENT)
+
+
 def price_problem(amount: Decimal) -> str | None:
     """What is wrong with ``amount`` as a price, or None: the rule the database's
     ``ck_products_price_scale`` and ``ck_products_price_nonnegative_finite`` enforce."""
@@ -149,33 +192,34 @@ def _instant(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-Text = Annotated[
-    str,
-    AfterValidator(_storable),
-    WithJsonSchema({"type": "string", "pattern": _TEXT_PATTERN}, mode="validation"),
-]
-#: A product description: text of at most DESCRIPTION_MAX characters.
+#: A product description: at most DESCRIPTION_MAX characters, no control characters but
+#: tab and newline (shopdb.names).
 Description = Annotated[
     str,
     Field(max_length=DESCRIPTION_MAX),
     AfterValidator(_storable),
+    _refusing(names.description_problem),
     WithJsonSchema(
-        {"type": "string", "maxLength": DESCRIPTION_MAX, "pattern": _TEXT_PATTERN},
+        {"type": "string", "maxLength": DESCRIPTION_MAX, "pattern": _DESCRIPTION_PATTERN},
         mode="validation",
     ),
 ]
+#: A username as given; validated, it is the form stored (PRECIS UsernameCaseMapped).
 Username = Annotated[
     str,
     BeforeValidator(_nfkc),
     Field(min_length=1, max_length=USERNAME_MAX),
     AfterValidator(_storable),
-    _matches(_USERNAME_PATTERN, "must not be blank and must not contain '@'"),
+    AfterValidator(names.prepare_username),
     WithJsonSchema(
         {
             "type": "string",
             "minLength": 1,
             "maxLength": USERNAME_MAX,
             "pattern": _USERNAME_PATTERN,
+            "description": "PRECIS UsernameCaseMapped (RFC 8265): letters, digits and "
+            "ASCII punctuation but '@', stored in lower case; look-alikes of a "
+            "taken name are taken",
         },
         mode="validation",
     ),
@@ -185,6 +229,7 @@ Email = Annotated[
     BeforeValidator(_nfkc),
     Field(min_length=1, max_length=EMAIL_MAX),
     AfterValidator(_storable),
+    _refusing(names.email_problem),
     _matches(_EMAIL_PATTERN, "must look like an email address, such as name@example.com"),
     WithJsonSchema(
         {"type": "string", "minLength": 1, "maxLength": EMAIL_MAX, "pattern": _EMAIL_PATTERN},
@@ -195,7 +240,7 @@ ProductName = Annotated[
     str,
     Field(min_length=1, max_length=PRODUCT_NAME_MAX),
     AfterValidator(_storable),
-    _matches(_NAME_PATTERN, "must not be blank"),
+    _refusing(names.product_name_problem),
     WithJsonSchema(
         {
             "type": "string",
@@ -213,6 +258,19 @@ Price = Annotated[
     PlainSerializer(_amount_text, return_type=str, when_used="json"),
     WithJsonSchema(
         {"type": "string", "pattern": PRICE_PATTERN, "examples": ["19.99"]}, mode="validation"
+    ),
+    WithJsonSchema(
+        {"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["19.99"]},
+        mode="serialization",
+    ),
+]
+#: A total given to shopdb: checkout's ``expected_total`` (see :func:`total`).
+Total = Annotated[
+    Decimal,
+    PlainValidator(total),
+    PlainSerializer(_amount_text, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {"type": "string", "pattern": TOTAL_PATTERN, "examples": ["19.99"]}, mode="validation"
     ),
     WithJsonSchema(
         {"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["19.99"]},
@@ -262,14 +320,16 @@ Password = Annotated[
             "writeOnly": True,
             "minLength": PASSWORD_MIN,
             "maxLength": PASSWORD_MAX,
-            "pattern": _TEXT_PATTERN,
+            "pattern": _PASSWORD_PATTERN,
         },
         mode="validation",
     ),
 ]
 OrderStatus = Literal["placed", "paid", "shipped", "cancelled"]
 CartStatus = Literal["open", "closed"]
+UserRole = Literal["customer", "staff"]
 assert ORDER_STATUSES == ("placed", "paid", "shipped", "cancelled")  # noqa: S101 (one list)
+assert USER_ROLES == ("customer", "staff")  # noqa: S101 (one list)
 
 
 class _Input(BaseModel):
@@ -283,10 +343,13 @@ class _Read(BaseModel):
 class NewUser(_Input):
     """A user to register. The password is hashed on insert and never serialized.
 
-    ``username``: 1 to 64 characters, not blank, no '@' (a login is a username
-    or an email). ``email``: looks like ``name@example.com``, at most 254
-    characters. Both are normalized to Unicode NFKC first. ``password``: 8 to
-    1024 characters.
+    ``username``: PRECIS UsernameCaseMapped (RFC 8265) after NFKC, at most 64
+    characters, no '@' (a login is a username or an email); it becomes the
+    prepared form (lower case), and a look-alike of a taken name is taken
+    (:mod:`shopdb.names`). ``email``: looks like ``name@example.com``, at most
+    254 characters, NFKC, no control or invisible characters. ``password``: 8
+    to 1024 characters. No ``role``: every user registers as a customer;
+    staff are made by ``shopdb user staff NAME`` or ``Store.set_role``.
     """
 
     username: Username
@@ -299,6 +362,7 @@ class NewUser(_Input):
 
         return {
             "username": self.username,
+            "username_key": names.username_key(self.username),
             "email": self.email,
             "password_hash": hash_password(self.password.get_secret_value()),
         }
@@ -361,12 +425,13 @@ class ProductChanges(_Input):
 
 
 class UserRead(_Read):
-    """A user as anyone may see it: no password hash."""
+    """A user as anyone may see it: no password hash; ``role`` is customer or staff."""
 
     id: int
     username: str
     email: str
     created_at: Instant
+    role: UserRole
 
 
 class ProductRead(_Read):

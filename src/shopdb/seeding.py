@@ -99,12 +99,17 @@ def seed_database(
         )
         _copy(
             conn,
-            "users (id, username, email, password_hash, created_at)",
+            "users (id, username, username_key, email, password_hash, created_at)",
             _users(users, password_hash),
         )
         _copy(conn, "carts (id, user_id, created_at, closed_at)", _carts(carts, users, seed))
         items = _Counter(_cart_items(carts, users, products, seed))
         _copy(conn, "cart_items (id, cart_id, product_id, quantity)", items)
+        # Each line remembers the price it went in at, as the Store's add records it.
+        conn.execute(
+            "UPDATE cart_items ci SET unit_price = p.price "
+            "FROM products p WHERE p.id = ci.product_id"
+        )
         for table, count in zip(TABLES, (products, users, carts, items.count), strict=True):
             conn.execute(
                 "SELECT setval(pg_get_serial_sequence(%s, 'id'), %s, %s)",
@@ -190,9 +195,12 @@ def _products(count: int, seed: int) -> Iterator[str]:
 
 
 def _users(count: int, password_hash: str) -> Iterator[str]:
+    from shopdb.names import username_key
+
     for i in range(1, count + 1):
         name = f"user{i:04d}"
-        yield f"{i}\t{name}\t{name}@example.com\t{password_hash}\t{_signup(i)}\n"
+        key = username_key(name)  # the one account rule, as the Store keys a registration
+        yield f"{i}\t{name}\t{key}\t{name}@example.com\t{password_hash}\t{_signup(i)}\n"
 
 
 def _signup(user_id: int) -> datetime:

@@ -11,8 +11,9 @@ from itertools import chain
 from typing import TYPE_CHECKING, BinaryIO
 
 from shopdb.bulk.common import CHUNK_SIZE, COLUMNS, MAX_RECORD, REQUIRED, Batch, Problems
-from shopdb.bulk.values import CSV_CHECKS
+from shopdb.bulk.values import CSV_CHECKS, SUSPECT
 from shopdb.limits import DESCRIPTION_MAX, PRODUCT_NAME_MAX
+from shopdb.names import product_name_problem
 
 if TYPE_CHECKING:
     from psycopg import sql
@@ -131,11 +132,13 @@ class _CsvChecker:
         width = self.width
         if self.name is not None:
             names = values[self.name :: width]
-            if max(map(len, names)) > PRODUCT_NAME_MAX or not all(map(str.strip, names)):
+            if max(map(len, names)) > PRODUCT_NAME_MAX or any(map(product_name_problem, names)):
                 return None
         descriptions = values[self.description :: width] if self.description is not None else []
         if descriptions and max(map(len, descriptions)) > DESCRIPTION_MAX:
             return None
+        if self.description is not None and "\r" in "\x00".join(values[self.description :: width]):
+            return None  # a CR inside a description (CR LF line ends are not values)
         prices = "\x00".join(values[self.price :: width]) if self.price is not None else "0"
         counts = "\x00".join(values[self.count :: width]) if self.count is not None else "0"
         if not (_QUICK_PRICES.fullmatch(prices) and _QUICK_COUNTS.fullmatch(counts)):
@@ -150,7 +153,7 @@ class _CsvChecker:
             text = chunk.decode("utf-8")
         except UnicodeDecodeError:
             return None
-        if not self.chunk_shape.fullmatch(text):
+        if SUSPECT.search(text) or not self.chunk_shape.fullmatch(text):
             return None
         try:
             return list(chain.from_iterable(csv.reader(io.StringIO(text, newline="\n"))))

@@ -14,12 +14,20 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from shopdb.limits import DESCRIPTION_MAX, INT_MAX, PRODUCT_NAME_MAX
+from shopdb.names import BIDI_CONTROL, LINE_SEPARATOR, product_name_problem
+from shopdb.names import description_problem as description_rule
 from shopdb.schemas import price_problem as price_rule
 
 # What PostgreSQL's numeric_in and int4in accept, ASCII only.
 _NUMBER = re.compile(r"\s*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*", re.ASCII)
 _INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*", re.ASCII)
 _NOT_FINITE = frozenset({"nan", "snan", "inf", "infinity"})
+#: For the quick checks of a whole chunk of CSV: a character refused in a name or a
+#: description, or one that only they may hold (bidi controls, line separators in a
+#: description), besides tab, LF and CR (which line ends and quoted values hold).
+SUSPECT = re.compile(
+    f"[\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f{BIDI_CONTROL}{LINE_SEPARATOR}]"
+)
 
 
 def text_problem(value: str) -> str | None:
@@ -41,15 +49,14 @@ def name_problem(value: str) -> str | None:
         return problem
     if len(value) > PRODUCT_NAME_MAX:
         return f"must be at most {PRODUCT_NAME_MAX} characters"
-    if not value.strip():
-        return "must not be blank"
-    return None
+    # The Store's rule, which ck_products_name_text also enforces (shopdb.names).
+    return product_name_problem(value)
 
 
 def description_problem(value: str) -> str | None:
     if len(value) > DESCRIPTION_MAX:
         return f"must be at most {DESCRIPTION_MAX:,} characters"
-    return text_problem(value)
+    return text_problem(value) or description_rule(value)
 
 
 def price_problem(value: str) -> str | None:

@@ -96,11 +96,12 @@ def cli(
 
 
 def _register() -> None:
-    from shopdb.cli import data_commands, database_commands, migration_commands
+    from shopdb.cli import data_commands, database_commands, migration_commands, user_commands
 
     migration_commands.register(cli)
     database_commands.register(cli)
     data_commands.register(cli)
+    user_commands.register(cli)
 
 
 _register()

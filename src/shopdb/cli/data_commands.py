@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 @contextmanager
-def _connection(application: str) -> Iterator[psycopg.Connection[Any]]:
+def database_connection(application: str) -> Iterator[psycopg.Connection[Any]]:
     """A psycopg connection to the target database, closed on exit."""
     import psycopg
 
@@ -101,7 +101,7 @@ def import_products_command(file: Path, file_format: str | None) -> None:
 
     kind = detect_format(file) if file_format is None else cast("Format", file_format)
     started = time.perf_counter()
-    with _connection("shopdb import") as conn, _progress(file.stat().st_size) as advance:
+    with database_connection("shopdb import") as conn, _progress(file.stat().st_size) as advance:
         try:
             rows = import_products(conn, file, format=kind, progress=advance)
         except ImportFailed as failed:
@@ -169,7 +169,7 @@ def seed_command(products: int, users: int, carts: int, seed_value: int) -> None
     from shopdb.seeding import DEMO_PASSWORD, seed_database
 
     started = time.perf_counter()
-    with _connection("shopdb seed") as conn:
+    with database_connection("shopdb seed") as conn:
         counts = seed_database(conn, products=products, users=users, carts=carts, seed=seed_value)
     click.echo(
         f"seeded {counts.products} products, {counts.users} users, {counts.carts} carts "

@@ -9,8 +9,11 @@ the bound, never the value (which may be a megabyte of digits).
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from shopdb.errors import InvalidInput
 from shopdb.limits import INT_MAX
+from shopdb.schemas import total
 
 
 def ident(value: object, field: str) -> int:
@@ -27,3 +30,11 @@ def integer(value: object, field: str, low: int, high: int = INT_MAX) -> int:
     if not low <= value <= high:
         raise InvalidInput(field, f"must be from {low} to {high}")
     return value
+
+
+def amount(value: object, field: str) -> Decimal:
+    """An amount of money (a total): a Decimal, an int or a string like ``"19.99"``; no float."""
+    try:
+        return total(value)
+    except ValueError as exc:
+        raise InvalidInput(field, str(exc)) from None

@@ -126,15 +126,20 @@ class AsyncStore:
     async def create_user(self, username: str, email: str, password: str) -> UserRead:
         """Register a user; the password is stored only as an argon2id hash.
 
-        ``username`` and ``email`` are normalized to Unicode NFKC first.
-        Raises :class:`~shopdb.errors.AlreadyExists` (field ``username`` or
-        ``email``, compared without regard to case) or
-        :class:`~shopdb.errors.InvalidInput` (every bad field).
+        ``username`` and ``email`` are normalized to Unicode NFKC first; the
+        username is then prepared by PRECIS (UsernameCaseMapped: it is stored in
+        lower case) and a look-alike of a taken one is taken (:mod:`shopdb.names`).
+        The user is a customer. Raises :class:`~shopdb.errors.AlreadyExists`
+        (field ``username`` or ``email``, the email compared without regard to
+        case) or :class:`~shopdb.errors.InvalidInput` (every bad field).
         """
         return await self._runner.run(users.create, username, email, password)
 
     async def authenticate(self, login: str, password: str) -> UserRead | None:
         """The user whose username or email (any case) is ``login``, if ``password`` is theirs.
+
+        A username is found by its key (:func:`shopdb.names.login_key`), so any
+        spelling registration would have refused as taken finds the account.
 
         None for an unknown login and for a wrong password alike, after the
         same argon2 work either way, so timing does not tell them apart. A
@@ -151,6 +156,22 @@ class AsyncStore:
     async def get_user(self, user_id: int) -> UserRead:
         """The user with ``user_id``; :class:`~shopdb.errors.NotFound` if there is none."""
         return await self._runner.run(users.get, user_id)
+
+    async def find_user(self, login: str) -> UserRead:
+        """The user whose username or email is ``login``, found as :meth:`authenticate` finds it.
+
+        A username in any case or look-alike spelling finds its account.
+        :class:`~shopdb.errors.NotFound` if there is none.
+        """
+        return await self._runner.run(users.find, login)
+
+    async def set_role(self, user_id: int, role: str) -> UserRead:
+        """Make the user a ``"customer"`` or ``"staff"`` (who may change the catalog).
+
+        An administrator's call (``shopdb user staff NAME`` makes it): never
+        reachable from a registration, which always makes a customer.
+        """
+        return await self._runner.run(users.set_role, user_id, role)
 
     # -- products ------------------------------------------------------------
 
@@ -244,18 +265,29 @@ class AsyncStore:
 
     # -- orders --------------------------------------------------------------
 
-    async def checkout(self, cart_id: int, *, user_id: int | None = None) -> Order:
+    async def checkout(
+        self,
+        cart_id: int,
+        *,
+        user_id: int | None = None,
+        expected_total: Decimal | int | str | None = None,
+    ) -> Order:
         """Sell every line of the cart, or nothing, and return the order.
 
         One statement: decrements stock for every line, records the order
         and its lines (names and prices as they are now), empties and closes
         the cart. If any line is short nothing changes and
         :class:`~shopdb.errors.InsufficientInventory` lists every short
-        product. A cart that already became an order returns that order, so
-        a retry after a lost response sells nothing twice. An empty cart is
-        :class:`~shopdb.errors.EmptyCart`.
+        product. With ``expected_total`` (the total the shopper saw, such
+        as ``"19.99"``), a cart whose total is any other sells nothing and
+        :class:`~shopdb.errors.PriceChanged` lists the lines whose price
+        moved since they were put in the cart. A cart that already became
+        an order returns that order, so a retry after a lost response
+        sells nothing twice. An empty cart is :class:`~shopdb.errors.EmptyCart`.
         """
-        return await self._runner.run(orders.checkout, cart_id, user_id=user_id)
+        return await self._runner.run(
+            orders.checkout, cart_id, user_id=user_id, expected_total=expected_total
+        )
 
     async def get_order(self, order_id: int, *, user_id: int | None = None) -> Order:
         """One order with its lines; :class:`~shopdb.errors.NotFound` if there is none."""
@@ -299,6 +331,13 @@ class AsyncShopper:
         """The user."""
         return await self._runner.run(users.get, self.user_id)
 
+    async def require_staff(self) -> UserRead:
+        """The user, if they are staff; :class:`~shopdb.errors.Forbidden` if not.
+
+        For an endpoint that changes the catalog: ``await shopper.require_staff()`` first.
+        """
+        return await self._runner.run(users.require_staff, self.user_id)
+
     async def cart(self) -> CartView:
         """The user's open cart, opened now if there is none."""
         return await self._runner.run(carts.view, None, user_id=self.user_id)
@@ -317,9 +356,17 @@ class AsyncShopper:
         """Remove a line from the user's open cart; return the cart."""
         return await self._runner.run(carts.remove, None, product_id, user_id=self.user_id)
 
-    async def checkout(self, cart_id: int | None = None) -> Order:
-        """Check out the user's open cart, or (to retry safely) the cart ``cart_id`` of theirs."""
-        return await self._runner.run(orders.checkout, cart_id, user_id=self.user_id)
+    async def checkout(
+        self, cart_id: int | None = None, *, expected_total: Decimal | int | str | None = None
+    ) -> Order:
+        """Check out the user's open cart, or (to retry safely) the cart ``cart_id`` of theirs.
+
+        With ``expected_total``, only at that total (else
+        :class:`~shopdb.errors.PriceChanged`, and nothing is sold).
+        """
+        return await self._runner.run(
+            orders.checkout, cart_id, user_id=self.user_id, expected_total=expected_total
+        )
 
     async def orders(self, before_id: int | None = None, limit: int = 20) -> list[OrderSummary]:
         """The user's orders, newest first (keyset pages: pass the last id as ``before_id``)."""

@@ -106,14 +106,15 @@ _ROOM = f"""(SELECT count(*) FROM cart_items
 # cannot cover, or one a full cart has no room for; the DO UPDATE's WHERE
 # refuses an addition that would take the line past the stock. ON CONFLICT
 # makes concurrent adds of one product to one cart sum up on one line instead
-# of racing.
+# of racing. Adding or setting a line records the price it was put in at (the
+# view the caller gets shows it): checkout's expected_total compares with it.
 ADD = _mutation(
     f"""
-    INSERT INTO cart_items AS ci (cart_id, product_id, quantity)
-    SELECT cart.id, p.id, %(qty)s FROM cart, products p
+    INSERT INTO cart_items AS ci (cart_id, product_id, quantity, unit_price)
+    SELECT cart.id, p.id, %(qty)s, p.price FROM cart, products p
     WHERE p.id = %(product)s AND p.inventory_count >= %(qty)s AND {_ROOM}
     ON CONFLICT (cart_id, product_id) DO UPDATE
-    SET quantity = ci.quantity + EXCLUDED.quantity
+    SET quantity = ci.quantity + EXCLUDED.quantity, unit_price = EXCLUDED.unit_price
     WHERE ci.quantity + EXCLUDED.quantity
           <= (SELECT inventory_count FROM products WHERE id = EXCLUDED.product_id)
     RETURNING ci.product_id, ci.quantity""",
@@ -121,10 +122,11 @@ ADD = _mutation(
 )
 SET = _mutation(
     f"""
-    INSERT INTO cart_items AS ci (cart_id, product_id, quantity)
-    SELECT cart.id, p.id, %(qty)s FROM cart, products p
+    INSERT INTO cart_items AS ci (cart_id, product_id, quantity, unit_price)
+    SELECT cart.id, p.id, %(qty)s, p.price FROM cart, products p
     WHERE p.id = %(product)s AND p.inventory_count >= %(qty)s AND {_ROOM}
-    ON CONFLICT (cart_id, product_id) DO UPDATE SET quantity = EXCLUDED.quantity
+    ON CONFLICT (cart_id, product_id) DO UPDATE
+    SET quantity = EXCLUDED.quantity, unit_price = EXCLUDED.unit_price
     RETURNING ci.product_id, ci.quantity""",
     keeps_line=True,
 )

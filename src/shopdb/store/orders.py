@@ -10,16 +10,30 @@ lines (each product's name and price as they are now), empties and closes
 the cart, all or nothing, or lists every shortage and changes nothing. A
 cart that already became an order returns that order: checkout is
 idempotent, so a client whose response was lost can retry safely.
+
+With ``expected_total`` (the total the shopper agreed to), a cart whose
+total at checkout is any other sells nothing either: :class:`PriceChanged`
+lists each line whose price moved since it was put in the cart
+(``cart_items.unit_price``, recorded by add and set) and both totals.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
-from shopdb.errors import EmptyCart, InsufficientInventory, InvalidTransition, NotFound, Shortage
+from shopdb.errors import (
+    EmptyCart,
+    InsufficientInventory,
+    InvalidTransition,
+    NotFound,
+    PriceChange,
+    PriceChanged,
+    Shortage,
+)
 from shopdb.limits import ORDERS_PAGE_MAX
 from shopdb.schemas import Order, OrderSummary
-from shopdb.store.arguments import ident, integer
+from shopdb.store.arguments import amount, ident, integer
 from shopdb.store.carts import WHICH_CART, _params
 from shopdb.store.core import ALL, Query, Steps, operation
 
@@ -29,7 +43,10 @@ _ORDER_COLUMNS = "o.id, o.user_id, o.cart_id, o.status, o.total, o.created_at, o
 # ('short', product id, wanted, available) for every short line, or the order
 # ('order', id, user id, cart id, status, total, created, updated) and its
 # lines ('line', product id, name, unit price, quantity): the new order if
-# this statement placed it, else the one the closed cart became.
+# this statement placed it, else the one the closed cart became. With an
+# expected total: ('total', the cart's total now) and ('moved', product id,
+# price now, the price the line was put in at, as text) for every line whose
+# price moved; a total other than the expected one sells nothing.
 CHECKOUT = f"""
 WITH cart AS (
     SELECT c.id, c.user_id, c.closed_at FROM carts c WHERE {WHICH_CART} FOR UPDATE
@@ -41,7 +58,8 @@ WITH cart AS (
     FOR NO KEY UPDATE
 ), lines AS MATERIALIZED (
     -- The sort takes every product lock above before the first line's.
-    SELECT ci.id AS item_id, ci.product_id, ci.quantity, s.inventory_count, s.price, s.name
+    SELECT ci.id AS item_id, ci.product_id, ci.quantity, s.inventory_count, s.price, s.name,
+           ci.unit_price AS seen_price
     FROM cart_items ci JOIN stock s ON s.id = ci.product_id
     WHERE ci.cart_id = (SELECT id FROM cart WHERE closed_at IS NULL)
     ORDER BY ci.product_id
@@ -50,6 +68,8 @@ WITH cart AS (
     SELECT product_id, quantity, inventory_count FROM lines WHERE quantity > inventory_count
 ), ok AS (
     SELECT 1 WHERE EXISTS (SELECT 1 FROM lines) AND NOT EXISTS (SELECT 1 FROM short)
+    AND (%(expected)s::numeric IS NULL
+         OR %(expected)s::numeric = (SELECT sum(price * quantity) FROM lines))
 ), sold AS (
     UPDATE products p SET inventory_count = p.inventory_count - l.quantity,
                           units_ordered = p.units_ordered + l.quantity
@@ -87,6 +107,12 @@ SELECT 'order', id, user_id, cart_id, NULL, total, status, created_at, updated_a
 UNION ALL
 SELECT 'line', oi.product_id, oi.quantity, NULL, NULL, oi.unit_price, oi.name, NULL, NULL
 FROM order_items oi JOIN before ON oi.order_id = before.id
+UNION ALL
+SELECT 'total', NULL, NULL, NULL, NULL, (SELECT sum(price * quantity) FROM lines), NULL, NULL,
+       NULL WHERE %(expected)s::numeric IS NOT NULL
+UNION ALL
+SELECT 'moved', product_id, NULL, NULL, NULL, price, seen_price::varchar, NULL, NULL FROM lines
+WHERE %(expected)s::numeric IS NOT NULL AND seen_price <> price
 """
 # One order and its lines, in the same row shape as CHECKOUT's.
 GET = f"""
@@ -188,9 +214,18 @@ def order_of(rows: list[tuple[Any, ...]]) -> Order | None:
 
 
 @operation()
-def checkout(cart_id: int | None, *, user_id: int | None = None) -> Steps[Order]:
-    """Sell every line of the cart or nothing; the order it became if it was sold already."""
-    params = _params(cart_id, user_id)
+def checkout(
+    cart_id: int | None,
+    *,
+    user_id: int | None = None,
+    expected_total: Decimal | int | str | None = None,
+) -> Steps[Order]:
+    """Sell every line of the cart or nothing; the order it became if it was sold already.
+
+    With ``expected_total``, nothing is sold unless the total is that amount.
+    """
+    expected = None if expected_total is None else amount(expected_total, "expected_total")
+    params = _params(cart_id, user_id, expected=expected)
     rows = yield Query(CHECKOUT, params, ALL)
     cart = next((r for r in rows if r[0] == "cart"), None)
     if cart is None:
@@ -206,6 +241,10 @@ def checkout(cart_id: int | None, *, user_id: int | None = None) -> Steps[Order]
         # statement's snapshot was taken: read the order it became.
         order = order_of((yield Query(GET_BY_CART, {"key": cart[1], "user": user_id}, ALL)))
     if order is None:
+        total = next((r[5] for r in rows if r[0] == "total"), None)
+        if expected is not None and total is not None and total != expected:
+            moved = [PriceChange(r[1], Decimal(r[6]), r[5]) for r in rows if r[0] == "moved"]
+            raise PriceChanged(expected, total, sorted(moved, key=lambda c: c.product_id))
         raise EmptyCart(cart[1])
     return order
 
