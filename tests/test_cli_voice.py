@@ -33,6 +33,8 @@ COMMANDS: list[tuple[str, ...]] = [
     ("print-schema",),
     ("seed", "--products", "1", "--users", "1", "--carts", "1"),
     ("import", "products", "{csv}"),
+    ("user", "show", "alice"),
+    ("user", "staff", "alice"),
 ]
 #: Commands that only print or change something when the database is there.
 NOT_CONNECTING = [("database", "url")]
@@ -44,6 +46,8 @@ ON_PENDING = {
     # Seeding and importing need the tables: an error naming them, one line.
     ("seed", "--products", "1", "--users", "1", "--carts", "1"): 2,
     ("import", "products", "{csv}"): 2,
+    ("user", "show", "alice"): 2,
+    ("user", "staff", "alice"): 2,
 }
 
 NO_RETRY = {"SHOPDB_CONNECT_RETRY": "0"}

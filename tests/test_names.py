@@ -336,9 +336,9 @@ def test_the_migration_applies_the_rules_the_models_state() -> None:
     assert checks["ck_products_description_text"] == names.DESCRIPTION_CHECK
 
 
-def _at_0007(url: str, settings: Settings) -> Migrator:
+def _before_0010(url: str, settings: Settings) -> Migrator:
     migrator = Migrator(Target(parse_database_url(url)), settings)
-    migrator.run(upto="0007")
+    migrator.run(upto="0009")
     return migrator
 
 
@@ -350,7 +350,7 @@ def _ddl(url: str) -> str:
 def test_the_upgrade_reports_look_alikes_and_hidden_characters_and_changes_nothing(
     empty_db: str, settings: Settings
 ) -> None:
-    migrator = _at_0007(empty_db, settings)
+    migrator = _before_0010(empty_db, settings)
     with psycopg.connect(empty_db, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO users (id, username, email, password_hash) VALUES "
@@ -411,7 +411,7 @@ def test_the_upgrade_reports_look_alikes_and_hidden_characters_and_changes_nothi
 
 
 def test_keys_are_written_a_page_at_a_time(empty_db: str, settings: Settings) -> None:
-    migrator = _at_0007(empty_db, settings)
+    migrator = _before_0010(empty_db, settings)
     with psycopg.connect(empty_db, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO users (username, email, password_hash) "
@@ -435,7 +435,7 @@ def test_keys_are_written_a_page_at_a_time(empty_db: str, settings: Settings) ->
 
 
 def test_sql_says_where_python_keys_the_usernames(empty_db: str, settings: Settings) -> None:
-    migrator = _at_0007(empty_db, settings)
+    migrator = _before_0010(empty_db, settings)
     printed = migrator.sql("up")
     assert "-- 0010 keys every username in Python (shopdb.names.username_key)" in printed
     assert "-- 0010 writes users.username_key = shopdb.names.username_key(username) here" in printed

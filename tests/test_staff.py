@@ -116,7 +116,7 @@ def test_shopdb_user_staff_and_customer(migrated: str) -> None:
 
 def test_shopdb_user_errors_are_one_line(migrated: str) -> None:
     missing = run_cli("--database-url", migrated, "user", "staff", "nobody")
-    assert (missing.returncode, missing.stdout) == (1, "")
+    assert (missing.returncode, missing.stdout) == (2, "")
     assert missing.stderr == "Error: no user has the username or email 'nobody'\n"
     usage = run_cli("--database-url", migrated, "user", "admin", "alice")
     assert usage.returncode == 2
