@@ -12,6 +12,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,14 @@ def _import(url: str, path: Path) -> int:
         return import_products(conn, path)
 
 
+def _agreed(store: Store, user_id: int, product_id: int) -> None:
+    """A checkout at a total the shopper did not see (PriceChanged)."""
+    store.update_product(product_id, inventory_count=5)
+    cart = store.create_cart(user_id).id
+    store.add_to_cart(cart, product_id, 1)
+    store.checkout(cart, expected_total=Decimal("123456.78"))
+
+
 def _guess(store: Store, login: str) -> None:
     """Wrong passwords for ``login`` until the throttle refuses one (TooManyAttempts)."""
     for _ in range(100):
@@ -138,6 +147,8 @@ def _hostile_calls(store: Store, tmp_path: Path, url: str) -> list[Callable[[], 
         partial(store.ship_order, order.id),
         partial(_import, url, csv),
         partial(_guess, store, SENTINEL),
+        partial(store.for_user(buyer.id).require_staff),
+        partial(_agreed, store, buyer.id, product.id),
     ]
 
 
@@ -231,7 +242,8 @@ def test_the_database_refuses_a_101st_line_written_with_raw_sql(db_connection: C
     c = db_connection
     user = c.execute(
         text(
-            "INSERT INTO users (username, email, password_hash) VALUES ('r', 'r@x.io', 'h') "
+            "INSERT INTO users (username, username_key, email, password_hash) "
+            "VALUES ('r', 'r', 'r@x.io', 'h') "
             "RETURNING id"
         )
     ).scalar_one()

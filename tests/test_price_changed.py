@@ -64,7 +64,6 @@ def test_a_price_raised_after_add_sells_nothing_at_the_total_seen(store: Store, 
     assert changed.changes == (PriceChange(lamp, Decimal("10.00"), Decimal("999999999.99")),)
     assert changed.problem()["status"] == 409
     assert changed.details() == {
-        "expected_total": "23.00",
         "actual_total": "2000000002.98",
         "changes": [
             {"product_id": lamp, "old_unit_price": "10.00", "new_unit_price": "999999999.99"}

@@ -486,14 +486,13 @@ class PriceChanged(Conflict):
             for c in self.changes
         )
         super().__init__(
-            f"the total is {_amount(actual_total)}, not the {_amount(expected_total)} expected"
+            f"the total is {_amount(actual_total)}, not the one expected"
             + (f" ({moved})" if moved else "")
         )
 
     def details(self) -> dict[str, JSON]:
-        """``{"expected_total": "10.00", "actual_total": "12.50", "changes": [...]}``."""
+        """``{"actual_total": "12.50", "changes": [...]}`` (not the total the caller sent)."""
         return {
-            "expected_total": _amount(self.expected_total),
             "actual_total": _amount(self.actual_total),
             "changes": [c.to_json() for c in self.changes],
         }
