@@ -37,3 +37,21 @@ AMOUNT_PATTERN = r"^(0|[1-9][0-9]*)\.[0-9]{2}$"
 SPACE = "\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff"
 #: Order statuses, and which may follow which.
 ORDER_STATUSES = ("placed", "paid", "shipped", "cancelled")
+
+#: Catalog search (``Store.search_products``, migration 0011). The text search
+#: configuration of ``products.search``: English stemming and stop words, so
+#: "kettles" finds "kettle". One configuration for the whole catalog (a
+#: shop in another language changes it here and in migration 0011's function,
+#: and rebuilds the column); 'simple' would match only exact word forms.
+SEARCH_CONFIG = "english"
+#: The collation of the name sort and its index: byte order, the same on every
+#: server whatever its locale (see docs/performance.md, "Catalog search").
+NAME_COLLATION = "C"
+#: Longest search text, in characters, and most words (runs of non-space) in it.
+SEARCH_QUERY_MAX = 200
+SEARCH_WORDS_MAX = 16
+#: Products on a page of search results: at most, and when not said.
+SEARCH_PAGE_MAX = 100
+SEARCH_PAGE_DEFAULT = 20
+#: Longest cursor accepted, in characters (a real one is far shorter).
+SEARCH_CURSOR_MAX = 2048

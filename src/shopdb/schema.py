@@ -17,7 +17,10 @@ keeps usernames and emails in Unicode NFKC form. Migration ``0007`` records
 the sale: ``orders``, ``order_items`` (what was sold, at what price, as it
 was), ``inventory_adjustments`` (every unit of stock received), and a cart
 lifecycle (``carts.closed_at``; one open cart per user; a closed cart's
-lines cannot change, enforced by a trigger).
+lines cannot change, enforced by a trigger). Migration ``0011`` makes the
+catalog searchable: ``products.search``, a ``tsvector`` of the name and
+description that a trigger keeps current (never write it yourself), with a
+GIN index, and an index for each sort of :meth:`~shopdb.store.Store.search_products`.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import TSVECTOR
 
 from shopdb.limits import (
     EMAIL_MAX,
@@ -112,6 +116,9 @@ products = Table(
     Column("description", Text, nullable=True),
     Column("price", Numeric, nullable=False),
     Column("inventory_count", Integer, nullable=False),
+    # The search document (0011): the name (weight A) and description (B), kept
+    # current by the products_search trigger; NULL only before the backfill.
+    Column("search", TSVECTOR, nullable=True),
     CheckConstraint(
         f"char_length(name) BETWEEN 1 AND {PRODUCT_NAME_MAX} AND name ~ '\\S'",
         name="name_valid",
@@ -140,6 +147,14 @@ products = Table(
     ),
     info={"entity": "product"},
 )
+# Catalog search (0011): the text index, and one per sort with id as the tiebreak
+# (newest is id descending: the primary key).
+Index("ix_products_search", products.c.search, postgresql_using="gin")
+Index("ix_products_price_id", products.c.price, products.c.id)
+# The name column of this index is COLLATE "C" (migration 0011); SQLAlchemy's
+# reflection does not report an index column's collation, so the model names
+# the plain columns and the drift check compares those.
+Index("ix_products_name_id", products.c.name, products.c.id)
 
 carts = Table(
     "carts",
