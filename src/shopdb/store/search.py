@@ -48,6 +48,7 @@ import json
 import math
 import re
 import struct
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal, TypeAlias
 
@@ -214,8 +215,18 @@ def _key(sort: Sort, key: object) -> Any:
     return Decimal(key)
 
 
-@operation(read_only=True, replica="stale")
-def search(
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A checked search: its statement and parameters, its sort, and its fingerprint."""
+
+    sql: str
+    params: dict[str, Any]
+    sort: Sort
+    mark: str
+    limit: int
+
+
+def plan(
     query: str | None = None,
     *,
     min_price: Decimal | int | str | None = None,
@@ -224,8 +235,9 @@ def search(
     sort: Sort | None = None,
     limit: int = SEARCH_PAGE_DEFAULT,
     cursor: str | None = None,
-) -> Steps[Page[ProductRead]]:
-    """A page of the products that match, in the order asked; see the module docs."""
+) -> Plan:
+    """Check a search's arguments and write its statement (no I/O): :class:`InvalidInput`
+    names the first refused argument."""
     text = _text(query)
     given = {"min_price": min_price, "max_price": max_price}
     prices = validated(_PriceRange, **{k: as_price(v) for k, v in given.items() if v is not None})
@@ -241,6 +253,7 @@ def search(
     if order == "relevance" and text is None:
         order = "newest"
     mark = fingerprint(text, low, high, in_stock, order)
+    # One row more than the page: whether there is a next page, without a count.
     params: dict[str, Any] = {"q": text, "low": low, "high": high, "limit": limit + 1}
     if cursor is not None:
         params["key"], params["id"] = decode_cursor(cursor, order, mark)
@@ -252,15 +265,46 @@ def search(
         in_stock=in_stock,
         after=cursor is not None,
     )
+    return Plan(sql, params, order, mark, limit)
+
+
+@operation(read_only=True, replica="stale")
+def search(
+    query: str | None = None,
+    *,
+    min_price: Decimal | int | str | None = None,
+    max_price: Decimal | int | str | None = None,
+    in_stock: bool = False,
+    sort: Sort | None = None,
+    limit: int = SEARCH_PAGE_DEFAULT,
+    cursor: str | None = None,
+) -> Steps[Page[ProductRead]]:
+    """A page of the products that match, in the order asked; see the module docs."""
+    checked = plan(
+        query,
+        min_price=min_price,
+        max_price=max_price,
+        in_stock=in_stock,
+        sort=sort,
+        limit=limit,
+        cursor=cursor,
+    )
     # Not prepared: a generic plan cannot know how many rows the words or the
     # range match, and would walk a sort's index for a word that matches
     # nothing; each search is planned with its values (a fraction of a ms).
-    rows = yield Query(sql, params, ALL, prepare=False)
+    rows = yield Query(checked.sql, checked.params, ALL, prepare=False)
+    return page_of(checked, rows)
+
+
+def page_of(checked: Plan, rows: list[tuple[Any, ...]]) -> Page[ProductRead]:
+    """The page a search's rows make, with the cursor of the next one."""
+    limit = checked.limit
     items = [ProductRead.model_validate(_values(row)) for row in rows[:limit]]
     following = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        following = encode_cursor(order, mark, _sort_key(order, last), last[0])
+        key = _sort_key(checked.sort, last)
+        following = encode_cursor(checked.sort, checked.mark, key, last[0])
     return Page[ProductRead](items=items, next=following)
 
 
