@@ -57,6 +57,7 @@ from shopdb.limits import (
     AMOUNT_PATTERN,
     INT_MAX,
     NAME_COLLATION,
+    PRICE_SCALE,
     PRODUCT_NAME_MAX,
     SEARCH_CONFIG,
     SEARCH_CURSOR_MAX,
@@ -77,6 +78,7 @@ SORTS: tuple[Sort, ...] = ("relevance", "price_asc", "price_desc", "name", "newe
 CURSOR_VERSION = 1
 _CURSOR_TEXT = re.compile(r"[A-Za-z0-9_-]+")
 _AMOUNT = re.compile(AMOUNT_PATTERN)
+_CENT = Decimal(1).scaleb(-PRICE_SCALE)
 
 _TSQUERY = f"websearch_to_tsquery('{SEARCH_CONFIG}'::regconfig, %(q)s)"
 _RANK = f"ts_rank(search, {_TSQUERY})"
@@ -147,7 +149,9 @@ def fingerprint(
 def encode_cursor(sort: Sort, mark: str, key: Any, last_id: int) -> str:
     """The cursor after a row whose sort key is ``key`` and id ``last_id``."""
     if isinstance(key, Decimal):
-        key = f"{key:f}"
+        # Two decimals, as the database's check guarantees (a price written by raw
+        # SQL may carry trailing zeros: 24.990 is 24.99).
+        key = f"{key.quantize(_CENT):f}"
     payload = json.dumps(
         [CURSOR_VERSION, sort, mark, key, last_id], separators=(",", ":"), ensure_ascii=False
     )
