@@ -96,9 +96,10 @@ SEED_COLUMNS = {
         ("quantity", "integer", False, None),
     ],
 }
-#: What shopdb adds to the seed's tables, after the seed's own columns (0007).
+#: What shopdb adds to the seed's tables, after the seed's own columns (0007, 0011).
 ADDED_COLUMNS = {
     "carts": [("closed_at", "timestamp with time zone", True, None)],
+    "products": [("search", "tsvector", True, None)],  # 0011, kept by a trigger
 }
 
 
