@@ -23,6 +23,8 @@ change, never while a table is scanned or an index built:
 * a foreign key's ``ON DELETE`` changes by adding a validated twin with the
   new action, dropping the old one and giving the twin its name;
 * indexes are dropped ``CONCURRENTLY``.
+* existing rows get a new column's values in batches of ids, each batch
+  committed on its own (:meth:`OnlineDDL.backfill`), never one long UPDATE.
 
 Statements that must queue for a lock the application conflicts with wait
 :attr:`~shopdb.lock_policy.LockPolicy.attempt` at a time and are retried

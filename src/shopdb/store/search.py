@@ -121,10 +121,10 @@ def _text(query: object) -> str | None:
         return None
     if not isinstance(query, str):
         raise InvalidInput("query", f"must be text, not {type(query).__name__}")
-    if not storable(query):
-        raise InvalidInput("query", "must be valid Unicode text without the NUL character")
     if len(query) > SEARCH_QUERY_MAX:
         raise InvalidInput("query", f"must be at most {SEARCH_QUERY_MAX} characters")
+    if not storable(query):
+        raise InvalidInput("query", "must be valid Unicode text without the NUL character")
     words = query.split()
     if len(words) > SEARCH_WORDS_MAX:
         raise InvalidInput("query", f"must be at most {SEARCH_WORDS_MAX} words")
