@@ -46,7 +46,6 @@ from shopdb.store import products, search
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "performance.md"
-START, END = "<!-- bench-search:start -->", "<!-- bench-search:end -->"
 DATABASE = "shopdb_bench_search"
 PAGE = 20
 DEEP = 50
@@ -73,6 +72,7 @@ class Cell:
     store: list[float] = field(default_factory=list)
     naive: list[float] = field(default_factory=list)
     words: list[str] = field(default_factory=list)
+    by_word: dict[str, list[float]] = field(default_factory=dict)
 
 
 def load(url: str, rows: int, seed: int) -> None:
@@ -259,7 +259,9 @@ def measure(
                 for _ in range(repeat):
                     started = time.perf_counter()
                     store.search_products(**arguments, limit=PAGE, cursor=cursor)
-                    cell.store.append(1000 * (time.perf_counter() - started))
+                    took = 1000 * (time.perf_counter() - started)
+                    cell.store.append(took)
+                    cell.by_word.setdefault(word, []).append(took)
         _log(f"store: {case.name}")
     with psycopg.connect(url) as conn:
         for name in INDEXES:
@@ -302,9 +304,39 @@ def render(all_cases: list[Case], cells: dict[tuple[str, int], Cell]) -> str:
             s50, s95 = percentile(cell.store, 50), percentile(cell.store, 95)
             n50, n95 = percentile(cell.naive, 50), percentile(cell.naive, 95)
             lines.append(
-                f"| {case.name} | {page} | {s50:.1f} | {s95:.1f} | {n50:,.0f} | {n95:,.0f} "
-                f"| {n50 / s50:,.0f}x | {len(cell.store)} |"
+                f"| {case.name} | {page} | {s50:.1f} | {s95:.1f} | {_ms(n50)} | {_ms(n95)} "
+                f"| {_ratio(n50 / s50)} | {len(cell.store)} |"
             )
+    return "\n".join(lines)
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f}" if value < 10 else f"{value:,.0f}"
+
+
+def _ratio(value: float) -> str:
+    return f"{value:.1f}x" if value < 10 else f"{value:,.0f}x"
+
+
+def by_word(
+    all_cases: list[Case], cells: dict[tuple[str, int], Cell], counts: dict[str, int]
+) -> str:
+    """The text cases word by word: a search's cost follows how many products match."""
+    text_cases = [c for c in all_cases if c.words != ("",)]
+    lines = [
+        "| words | matches | "
+        + " | ".join(f"{c.name}, page {p} p50 ms" for c in text_cases for p in (1, DEEP))
+        + " |",
+        "|---|---:|" + "---:|" * (2 * len(text_cases)),
+    ]
+    words = sorted({w for c in text_cases for w in c.words}, key=lambda w: counts[w])
+    for word in words:
+        figures = []
+        for case in text_cases:
+            for page in (1, DEEP):
+                taken = cells[(case.name, page)].by_word.get(word)
+                figures.append(f"{percentile(taken, 50):.1f}" if taken else "")
+        lines.append(f"| {word} | {counts[word]:,} | " + " | ".join(figures) + " |")
     return "\n".join(lines)
 
 
@@ -395,11 +427,6 @@ def _log(message: str) -> None:
     print(f"   {message}", file=sys.stderr, flush=True)
 
 
-def _words(label: str, words: list[str], conn: psycopg.Connection[Any]) -> str:
-    counts = [f"{w} ({matches(conn, w):,})" for w in words]
-    return f"- {label}: " + ", ".join(counts)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -411,6 +438,12 @@ def main() -> None:
     parser.add_argument("--naive-repeat", type=int, default=1, help="naive runs per word and page")
     parser.add_argument("--fresh", action="store_true", help="load the catalog again")
     parser.add_argument("--write-docs", action="store_true", help="write docs/performance.md")
+    parser.add_argument(
+        "--marker",
+        default="bench-search",
+        help="the docs block to write (<!-- MARKER:start --> ... <!-- MARKER:end -->)",
+    )
+    parser.add_argument("--note", default="", help="a line about the server, for the docs")
     args = parser.parse_args()
 
     load_before = os.getloadavg()
@@ -419,7 +452,7 @@ def main() -> None:
 
     with psycopg.connect(url) as conn:
         one, two = pick_words(conn, args.seed, args.words)
-        chosen = "\n".join((_words("one word", one, conn), _words("two words", two, conn)))
+        counts = {w: matches(conn, w) for w in one + two}
     all_cases = cases(one, two)
     with establish_connection_pool(url) as pool:
         cells = measure(url, pool, all_cases, args.repeat, args.naive_repeat)
@@ -428,7 +461,8 @@ def main() -> None:
         [
             table,
             verdict(all_cases, cells),
-            "Words (and how many products each matches):\n\n" + chosen,
+            "The text cases word by word (p50 of the Store's calls), fewest matches first:",
+            by_word(all_cases, cells, counts),
             environment(url, args.rows, load_before),
         ]
     )
@@ -440,20 +474,22 @@ def main() -> None:
 
 def _write_docs(text: str, plans: str, args: argparse.Namespace) -> None:
     command = "make bench-search"
-    if args.rows != 1_000_000:
-        command = f"python -m bench.search --rows {args.rows} --write-docs"
+    if args.rows != 1_000_000 or args.marker != "bench-search":
+        command = f"python -m bench.search --rows {args.rows} --write-docs --marker {args.marker}"
     if os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL"):
         command = f"BENCH_DATABASE_URL=<server> {command}"
+    start, end = f"<!-- {args.marker}:start -->", f"<!-- {args.marker}:end -->"
+    note = f" {args.note}" if args.note else ""
     block = (
-        f"{START}\nMeasured with `{command}`:\n\n{text}\n\n"
+        f"{start}\nMeasured with `{command}`{note}:\n\n{text}\n\n"
         f"<details><summary>EXPLAIN (ANALYZE, BUFFERS) of each query shape's page {DEEP}"
-        f"</summary>\n\n{plans}\n\n</details>\n{END}"
+        f"</summary>\n\n{plans}\n\n</details>\n{end}"
     )
     docs = DOCS.read_text()
-    if START not in docs:
-        raise SystemExit(f"{DOCS} has no {START} marker")
-    before, rest = docs.split(START, 1)
-    _, after = rest.split(END, 1)
+    if start not in docs:
+        raise SystemExit(f"{DOCS} has no {start} marker")
+    before, rest = docs.split(start, 1)
+    _, after = rest.split(end, 1)
     DOCS.write_text(before + block + after)
     _log(f"wrote {DOCS}")
 

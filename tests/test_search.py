@@ -625,3 +625,23 @@ def test_0011_backfills_existing_products_in_batches(empty_db: str, settings: Se
             "SELECT count(*) FROM pg_proc WHERE proname LIKE 'shopdb_product%search'"
         ).fetchone()
     assert left == (0,)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "indexes"),
+    [(a, i) for a, i in SHAPES if "pk_products" not in i],
+    ids=[str(a) for a, i in SHAPES if "pk_products" not in i],
+)
+def test_without_its_index_the_shape_would_scan_the_table(
+    big_catalog: str, arguments: dict[str, Any], indexes: set[str]
+) -> None:
+    """The table is large enough to matter: without the shape's index, the plan reads it all."""
+    checked = search.plan(**arguments, limit=10)
+    with psycopg.connect(big_catalog) as conn:
+        for name in indexes:
+            conn.execute(f"DROP INDEX {name}")  # rolled back below
+        row = conn.execute(f"EXPLAIN (FORMAT JSON) {checked.sql}", checked.params).fetchone()
+        conn.rollback()
+    assert row is not None
+    kinds = [n["Node Type"] for n in _nodes(row[0][0]["Plan"])]
+    assert "Seq Scan" in kinds, (arguments, kinds)
