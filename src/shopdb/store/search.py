@@ -22,8 +22,11 @@
   holds the last row's sort key and id, and the next page is the rows after
   it in the order. Following ``next`` returns every matching product once,
   in order, while products are written between pages: one that did not
-  change its sort key is neither lost nor repeated; one that did shows up
-  where it now belongs (or not at all, if it moved behind the cursor).
+  change its sort key (nor whether it matches) is neither lost nor
+  repeated; one that did shows up where it now belongs: again, if it moved
+  ahead of the cursor after it was shown, or not at all, if it moved
+  behind. (Never twice would need the cursor to remember every product it
+  showed, or a snapshot held open between requests.)
   Page N costs what page 1 costs, except for relevance, whose rank must be
   computed for every match on every page (it cannot be indexed).
 * **The relevance key** is ``ts_rank``'s ``real`` value itself, and the
