@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.shopdb-installed
 
 .PHONY: run test lint typecheck pytest install clean bench bench-migrations bench-faults \
-	bench-replicas bench-cart-view bench-abuse bench-flash-sale bench-e2e bench-cli bench-logins soak async-api api
+	bench-replicas bench-cart-view bench-abuse bench-flash-sale bench-e2e bench-cli bench-logins \
+	bench-search soak async-api api
 
 install: $(STAMP)
 
@@ -61,6 +62,12 @@ bench-e2e: $(STAMP)
 ## bench-cart-view: what returning the cart view from add_to_cart costs (after make bench)
 bench-cart-view: $(STAMP)
 	$(BIN)/python -m bench.cart_view --write-docs
+
+## bench-search: catalog search on 1,000,000 products (ROWS_SEARCH=...) beside the naive
+## ILIKE/OFFSET SQL; keeps its database between runs; writes docs/performance.md
+ROWS_SEARCH ?= 1000000
+bench-search: $(STAMP)
+	$(BIN)/python -m bench.search --rows $(ROWS_SEARCH) --write-docs
 
 ## bench-migrations: every migration after 0004 applied and reverted beside live traffic on
 ## 2,000,000 products and cart_items (ROWS=...), earlier and current 0005; writes docs/migrations.md

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from shopdb import Store
 from shopdb.bulk import import_products
 from shopdb.errors import ShopError
+from shopdb.store.search import SORTS
 
 from .flavours import Sql
 
@@ -110,6 +111,16 @@ def _calls(
         call("create_product", TEXTS | WRONG, price, count, description=optional_text),
         call("get_product", product),
         call("list_products", st.one_of(st.none(), INTS, WRONG), limit=count),
+        call(
+            "search_products",
+            optional_text,
+            min_price=st.one_of(st.none(), price),
+            max_price=st.one_of(st.none(), price),
+            in_stock=st.one_of(st.booleans(), WRONG, TEXTS),
+            sort=st.one_of(st.none(), st.sampled_from(SORTS), TEXTS, WRONG),
+            limit=count,
+            cursor=st.one_of(st.none(), TEXTS, WRONG),
+        ),
         st.tuples(st.just("update_product"), st.tuples(product), changes),
         call("delete_product", product),
         call("adjust_inventory", product, count),

@@ -96,10 +96,13 @@ SEED_COLUMNS = {
         ("quantity", "integer", False, None),
     ],
 }
-#: What shopdb adds to the seed's tables, after the seed's own columns (0007, 0008, 0010).
+#: What shopdb adds to the seed's tables, after the seed's own columns (0007, 0008, 0010, 0011).
 ADDED_COLUMNS: dict[str, list[tuple[str, str, bool, str | None]]] = {
     "carts": [("closed_at", "timestamp with time zone", True, None)],
-    "products": [("units_ordered", "integer", False, "0")],
+    "products": [
+        ("units_ordered", "integer", False, "0"),
+        ("search", "tsvector", True, None),  # 0011, kept by a trigger
+    ],
     "users": [
         ("role", "character varying", False, "'customer'::character varying"),
         ("username_key", "character varying", True, None),

@@ -180,6 +180,55 @@ def test_a_missing_forged_or_expired_token_is_401(client: httpx.Client) -> None:
 # -- products -------------------------------------------------------------------
 
 
+def test_products_search_filters_sorts_and_pages(
+    client: httpx.Client, staff: dict[str, str]
+) -> None:
+    auth = staff
+    tag = f"t{secrets.token_hex(3)}"  # a word only this test's products have
+    made = [
+        client.post("/products", json=body, headers=auth).json()
+        for body in (
+            {"name": f"Steel Kettle {tag}", "price": "30", "inventory_count": 2},
+            {"name": f"Glass Kettle {tag}", "price": "20.50", "inventory_count": 0},
+            {"name": f"Kettle Descaler {tag}", "price": "4.99", "inventory_count": 9},
+            {"name": f"Mug {tag}", "price": "5", "inventory_count": 9, "description": "tea"},
+        )
+    ]
+    params: dict[str, str | int] = {
+        "q": f"kettles {tag}",
+        "sort": "price_asc",
+        "max_price": "25",
+        "limit": 1,
+    }
+    first = client.get("/products", params=params).json()
+    assert [p["name"] for p in first["items"]] == [f"Kettle Descaler {tag}"]
+    second = client.get("/products", params={**params, "cursor": first["next"]}).json()
+    assert [p["name"] for p in second["items"]] == [f"Glass Kettle {tag}"]
+    assert second["next"] is None
+    in_stock = client.get("/products", params={"q": f"kettle {tag}", "in_stock": "true"}).json()
+    assert {p["id"] for p in in_stock["items"]} == {made[0]["id"], made[2]["id"]}
+    # The cursor belongs to its search: another search refuses it.
+    problem(
+        client.get("/products", params={**params, "q": "mug", "cursor": first["next"]}),
+        422,
+        "invalid_input",
+    )
+    refusals: list[tuple[dict[str, str | int], str]] = [
+        ({"q": "x" * 201}, "q"),
+        ({"q": " ".join("w" * 17)}, "q"),
+        ({"q": "nul\x00"}, "q"),
+        ({"min_price": "5", "max_price": "4"}, "min_price"),
+        ({"min_price": "1.234"}, "min_price"),
+        ({"sort": "cheapest"}, "sort"),
+        ({"limit": 101}, "limit"),
+        ({"cursor": "garbage"}, "cursor"),
+    ]
+    for bad, field in refusals:
+        refused = problem(client.get("/products", params=bad), 422, "invalid_input")
+        assert refused["errors"][0]["field"] == field, (bad, refused)
+    assert client.get("/products", params={"q": '"unclosed & | ! :*'}).status_code == 200
+
+
 def test_products_create_get_list_update_delete(
     client: httpx.Client, staff: dict[str, str]
 ) -> None:
@@ -189,10 +238,10 @@ def test_products_create_get_list_update_delete(
     assert client.get(f"/products/{tea['id']}").json() == tea
 
     more = [product(client, auth) for _ in range(3)]
-    page = client.get("/products", params={"after_id": tea["id"], "limit": 2}).json()
-    assert [p["id"] for p in page] == [p["id"] for p in more[:2]]
-    rest = client.get("/products", params={"after_id": page[-1]["id"], "limit": 2}).json()
-    assert rest[0] == more[2]
+    page = client.get("/products", params={"limit": 2}).json()  # newest first
+    assert [p["id"] for p in page["items"]] == [more[2]["id"], more[1]["id"]]
+    rest = client.get("/products", params={"limit": 2, "cursor": page["next"]}).json()
+    assert rest["items"][0] == more[0]
     problem(client.get("/products", params={"limit": 0}), 422, "invalid_input")
 
     changed = client.patch(

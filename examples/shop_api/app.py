@@ -38,7 +38,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shopdb import AsyncStore, establish_async_pool
 from shopdb.errors import InvalidInput, ShopError
-from shopdb.limits import INT_MAX, PASSWORD_MAX
+from shopdb.errors import Problem as FieldError
+from shopdb.limits import (
+    INT_MAX,
+    PASSWORD_MAX,
+    PRICE_PATTERN,
+    SEARCH_CURSOR_MAX,
+    SEARCH_PAGE_DEFAULT,
+    SEARCH_PAGE_MAX,
+    SEARCH_QUERY_MAX,
+)
 from shopdb.models import NewProduct, NewUser, ProductRead, UserRead
 from shopdb.schemas import (
     CartView,
@@ -46,11 +55,13 @@ from shopdb.schemas import (
     Id,
     Order,
     OrderSummary,
+    Page,
     ProductChanges,
     Quantity,
     Total,
 )
-from shopdb.store import ORDERS_PAGE_MAX, PAGE_MAX, AsyncShopper
+from shopdb.store import ORDERS_PAGE_MAX, AsyncShopper
+from shopdb.store.search import Sort
 
 from . import tokens
 from .body_limit import BodyLimit
@@ -330,13 +341,45 @@ async def me(shopper: Shopper) -> UserRead:
 
 
 @app.get("/products", responses=problems(), tags=["products"])
-async def list_products(
+async def search_products(
     store: Store,
-    after_id: Annotated[int, Query(ge=0, le=INT_MAX, description="last id of the page before")] = 0,
-    limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = 50,
-) -> list[ProductRead]:
-    """A page of products by id (keyset): pass the last id of a page as ``after_id``."""
-    return await store.list_products(after_id or None, limit)
+    *,
+    q: Annotated[
+        str | None,
+        Query(max_length=SEARCH_QUERY_MAX, description="words, as in a web search engine"),
+    ] = None,
+    min_price: Annotated[str | None, Query(pattern=PRICE_PATTERN, examples=["10"])] = None,
+    max_price: Annotated[str | None, Query(pattern=PRICE_PATTERN, examples=["49.99"])] = None,
+    in_stock: bool = False,
+    sort: Annotated[
+        Sort | None, Query(description="relevance (the default with q), else newest")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=SEARCH_PAGE_MAX)] = SEARCH_PAGE_DEFAULT,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=SEARCH_CURSOR_MAX, description="`next` of the page before"),
+    ] = None,
+) -> Page[ProductRead]:
+    """Search the catalog: a page of products and the cursor of the next page.
+
+    Every product matching comes once as you follow ``next`` (with the same
+    other parameters), even while the catalog changes between pages.
+    """
+    try:
+        return await store.search_products(
+            q,
+            min_price=min_price,
+            max_price=max_price,
+            in_stock=in_stock,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
+        )
+    except InvalidInput as refused:  # the Store's "query" is this endpoint's "q"
+        problems = [
+            FieldError("q" if p.field == "query" else p.field, p.reason) for p in refused.problems
+        ]
+        raise InvalidInput.of(problems) from None
 
 
 @app.get("/products/{product_id}", responses=problems(404), tags=["products"])

@@ -74,3 +74,20 @@ LOGIN_ATTEMPTS = 10
 LOGIN_WINDOW = 15 * 60
 #: What a user may be: a shopper, or staff who may change the catalog. New users are customers.
 USER_ROLES = ("customer", "staff")
+#: Catalog search (``Store.search_products``, migration 0011). The text search
+#: configuration of ``products.search``: English stemming and stop words, so
+#: "kettles" finds "kettle". One configuration for the whole catalog (a
+#: shop in another language changes it here and in migration 0011's function,
+#: and rebuilds the column); 'simple' would match only exact word forms.
+SEARCH_CONFIG = "english"
+#: The collation of the name sort and its index: byte order, the same on every
+#: server whatever its locale (see docs/performance.md, "Catalog search").
+NAME_COLLATION = "C"
+#: Longest search text, in characters, and most words (runs of non-space) in it.
+SEARCH_QUERY_MAX = 200
+SEARCH_WORDS_MAX = 16
+#: Products on a page of search results: at most, and when not said.
+SEARCH_PAGE_MAX = 100
+SEARCH_PAGE_DEFAULT = 20
+#: Longest cursor accepted, in characters (a real one is far shorter).
+SEARCH_CURSOR_MAX = 2048

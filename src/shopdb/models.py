@@ -85,6 +85,8 @@ class Product(Base):
     """A row of ``products``; ``price`` is an exact Decimal, ``description`` may be None."""
 
     __table__ = schema.products
+    # The search document is the database's to keep (a trigger), not the model's.
+    __mapper_args__ = {"exclude_properties": ["search"]}  # noqa: RUF012 (SQLAlchemy's own)
 
     id: Mapped[int]
     name: Mapped[str]

@@ -23,6 +23,8 @@ change, never while a table is scanned or an index built:
 * a foreign key's ``ON DELETE`` changes by adding a validated twin with the
   new action, dropping the old one and giving the twin its name;
 * indexes are dropped ``CONCURRENTLY``.
+* existing rows get a new column's values in batches of ids, each batch
+  committed on its own (:meth:`OnlineDDL.backfill`), never one long UPDATE.
 
 Statements that must queue for a lock the application conflicts with wait
 :attr:`~shopdb.lock_policy.LockPolicy.attempt` at a time and are retried
@@ -303,14 +305,16 @@ class OnlineDDL:
         *,
         unique: bool = False,
         where: str | None = None,
+        using: str | None = None,
     ) -> None:
-        """``CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS``; ``columns`` may be expressions.
+        """``CREATE [UNIQUE] INDEX CONCURRENTLY IF NOT EXISTS``; ``columns`` may be expressions,
+        ``using`` names an access method other than btree (``"gin"``).
 
         An INVALID index of that name, left by an interrupted or failed build,
         is dropped first. A build that fails (duplicates, for a unique index)
         drops what it left, so no half-built unique index refuses writes.
         """
-        _identifiers(name, table)
+        _identifiers(name, table, *([using] if using else []))
         if not self.offline:
             found = self._fetch(_INDEX, {"name": name})
             if found is not None and found[0]:
@@ -319,7 +323,8 @@ class OnlineDDL:
                 self.drop_index(name)
         statement = (
             f"CREATE {'UNIQUE ' if unique else ''}INDEX CONCURRENTLY IF NOT EXISTS {name} "
-            f"ON {table} ({', '.join(columns)})" + (f" WHERE {where}" if where else "")
+            f"ON {table}{f' USING {using}' if using else ''} ({', '.join(columns)})"
+            + (f" WHERE {where}" if where else "")
         )
         try:
             self.unblocking(statement)
@@ -332,6 +337,40 @@ class OnlineDDL:
         """``DROP INDEX CONCURRENTLY IF EXISTS``."""
         _identifiers(name)
         self.unblocking(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+
+    # -- rows -----------------------------------------------------------------
+
+    def backfill(self, table: str, assignments: str, *, where: str, batch: int = 5_000) -> None:
+        """``UPDATE table SET assignments WHERE where``, in batches of ``batch`` ids, each
+        committed on its own: a row the shop writes waits at most for one batch.
+
+        One ``DO`` block on the server walks the id range (``id`` must be the
+        key) and commits after each batch, so ``--sql`` prints exactly what
+        runs, and a psql user runs the same loop. ``where`` must exclude the
+        rows already done (a rerun after an interruption skips them, and rows
+        that a trigger keeps current meanwhile are not written twice). Waits
+        for row locks as a catalog change waits (short attempts, retried).
+        """
+        _identifiers(table)
+        if batch < 1:
+            raise MigrationError("a backfill batch must hold at least one row")
+        statement = (
+            "DO $backfill$\n"
+            "DECLARE\n"
+            "    low bigint := 0;\n"
+            "    top bigint;\n"
+            "BEGIN\n"
+            f"    SELECT max(id) INTO top FROM {table};\n"
+            "    WHILE low < top LOOP\n"
+            f"        UPDATE {table} SET {assignments}\n"
+            f"        WHERE id > low AND id <= low + {batch} AND ({where});\n"
+            "        COMMIT;\n"
+            f"        low := low + {batch};\n"
+            "    END LOOP;\n"
+            "END\n"
+            "$backfill$"
+        )
+        self.brief(statement)
 
     # -- internals ------------------------------------------------------------
 

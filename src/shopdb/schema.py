@@ -23,6 +23,10 @@ account per look: :mod:`shopdb.names`), refuses control, invisible and bidi
 characters in names, emails and descriptions, and records the price a cart
 line was added at (``cart_items.unit_price``), so checkout can tell the
 shopper what moved.
+Migration ``0011`` makes the
+catalog searchable: ``products.search``, a ``tsvector`` of the name and
+description that a trigger keeps current (never write it yourself), with a
+GIN index, and an index for each sort of :meth:`~shopdb.store.Store.search_products`.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import TSVECTOR
 
 if TYPE_CHECKING:
     from sqlalchemy.engine.default import DefaultExecutionContext
@@ -189,6 +194,9 @@ products = Table(
     Column("inventory_count", Integer, nullable=False),
     # Units of this product on placed or paid orders: what a cancel may bring back.
     Column("units_ordered", Integer, nullable=False, server_default=text("0")),
+    # The search document (0011): the name (weight A) and description (B), kept
+    # current by the products_search trigger; NULL only before the backfill.
+    Column("search", TSVECTOR, nullable=True),
     CheckConstraint(
         f"char_length(name) BETWEEN 1 AND {PRODUCT_NAME_MAX} AND name ~ '\\S'",
         name="name_valid",
@@ -257,6 +265,14 @@ products = Table(
     ),
     info={"entity": "product"},
 )
+# Catalog search (0011): the text index, and one per sort with id as the tiebreak
+# (newest is id descending: the primary key).
+Index("ix_products_search", products.c.search, postgresql_using="gin")
+Index("ix_products_price_id", products.c.price, products.c.id)
+# The name column of this index is COLLATE "C" (migration 0011); SQLAlchemy's
+# reflection does not report an index column's collation, so the model names
+# the plain columns and the drift check compares those.
+Index("ix_products_name_id", products.c.name, products.c.id)
 
 carts = Table(
     "carts",

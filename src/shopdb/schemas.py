@@ -25,7 +25,7 @@ import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -523,6 +523,18 @@ class OrderSummary(_Read):
 Receipt = Order
 
 M = TypeVar("M", bound=BaseModel)
+Item = TypeVar("Item", bound=BaseModel)
+
+
+class Page(_Read, Generic[Item]):
+    """One page of a list: its ``items``, and ``next``, the cursor of the page after it.
+
+    ``next`` is opaque: pass it back unchanged (with the same filters) to get
+    the next page; it is None on the last page.
+    """
+
+    items: list[Item]
+    next: str | None
 
 
 def parse(model: type[M], data: object) -> M:

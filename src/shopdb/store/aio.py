@@ -30,7 +30,7 @@ T = TypeVar("T")
 async def _execute(cursor: psycopg.AsyncCursor[TupleRow], query: Any, errors: Translating) -> Any:
     """Run one :class:`~shopdb.store.core.Query` and fetch what it asks for."""
     with errors:
-        await cursor.execute(query.sql, query.params, prepare=True)
+        await cursor.execute(query.sql, query.params, prepare=query.prepare)
         fetch = query.fetch
         if fetch == ONE:
             return await cursor.fetchone()

@@ -51,11 +51,17 @@ ONE, ALL, COUNT = 0, 1, 2
 
 
 class Query(NamedTuple):
-    """Run ``sql`` with ``params``; answer with rows as ``fetch`` says."""
+    """Run ``sql`` with ``params``; answer with rows as ``fetch`` says.
+
+    ``prepare``: as a server-side prepared statement (the default). False for
+    a statement whose best plan depends on its values (a search), which the
+    server then plans with them every time instead of settling on a generic plan.
+    """
 
     sql: str
     params: Sequence[Any] | Mapping[str, Any]
     fetch: int
+    prepare: bool = True
 
 
 class Offload(NamedTuple):

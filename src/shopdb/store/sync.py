@@ -33,7 +33,7 @@ T = TypeVar("T")
 def _execute(cursor: psycopg.Cursor[TupleRow], query: Any, errors: Translating) -> Any:
     """Run one :class:`~shopdb.store.core.Query` and fetch what it asks for."""
     with errors:
-        cursor.execute(query.sql, query.params, prepare=True)
+        cursor.execute(query.sql, query.params, prepare=query.prepare)
         fetch = query.fetch
         if fetch == ONE:
             return cursor.fetchone()

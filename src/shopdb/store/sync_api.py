@@ -14,15 +14,17 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from shopdb.limits import SEARCH_PAGE_DEFAULT
 from shopdb.schemas import (
     CartRead,
     CartView,
     Order,
     OrderSummary,
+    Page,
     ProductRead,
     UserRead,
 )
-from shopdb.store import carts, freshness, orders, products, users
+from shopdb.store import carts, freshness, orders, products, search, users
 from shopdb.store.sync import BoundRunner, PooledRunner, runner_for, transaction
 
 if TYPE_CHECKING:
@@ -194,6 +196,40 @@ class Store:
         Pass the last id of a page as ``after_id`` to get the next page.
         """
         return self._runner.run(products.page, after_id, limit)
+
+    def search_products(
+        self,
+        query: str | None = None,
+        *,
+        min_price: Decimal | int | str | None = None,
+        max_price: Decimal | int | str | None = None,
+        in_stock: bool = False,
+        sort: search.Sort | None = None,
+        limit: int = SEARCH_PAGE_DEFAULT,
+        cursor: str | None = None,
+    ) -> Page[ProductRead]:
+        """A page of the catalog: products matching ``query``'s words (name and description,
+        stemmed), priced from ``min_price`` to ``max_price``, in stock if ``in_stock``.
+
+        ``sort``: ``"relevance"`` (the default with words), ``"newest"`` (the
+        default without), ``"price_asc"``, ``"price_desc"``, ``"name"``. Pass
+        the page's ``next`` as ``cursor``, with the same other arguments, for
+        the page after it: every product comes once even while the catalog
+        changes between pages. ``limit``: 1 to 100 (20). The text: at most
+        200 characters and 16 words; quotes, ``or`` and ``-word`` work as in a
+        web search engine. :class:`~shopdb.errors.InvalidInput` names the
+        refused argument (``cursor`` for one this search did not make).
+        """
+        return self._runner.run(
+            search.search,
+            query,
+            min_price=min_price,
+            max_price=max_price,
+            in_stock=in_stock,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
+        )
 
     def update_product(self, product_id: int, **changes: object) -> ProductRead:
         """Change some of ``name``, ``description``, ``price``, ``inventory_count``.
