@@ -77,6 +77,12 @@ APP_GRANTS: tuple[Grant, ...] = (
     ),
     # products: the catalog, and its stock.
     Grant("SELECT", "products", "get_product, list_products, carts' views, checkout", _PRODUCT),
+    Grant(
+        "SELECT",
+        "products",
+        "search_products matches the search document (a trigger writes it)",
+        ("search",),
+    ),
     Grant("INSERT", "products", "create_product", _PRODUCT[1:]),
     Grant(
         "UPDATE",
