@@ -153,11 +153,7 @@ def test_the_app_role_holds_exactly_the_documented_grants(shop: Shop) -> None:
                 (shop.role,),
             ).fetchall()
         )
-        have_role = conn.execute(
-            "SELECT 1 FROM information_schema.columns "
-            "WHERE table_name = 'users' AND column_name = 'role'"
-        ).fetchone()
-    grants = [g for g in APP_GRANTS if not g.optional or have_role]
+    grants = APP_GRANTS
     assert columns == {
         (g.privilege, g.on, column) for g in grants if g.kind == "table" for column in g.columns
     }

@@ -154,23 +154,13 @@ def _revocations(conn: psycopg.Connection[Any], role: sql.Identifier) -> list[sq
 
 
 def _grants(conn: psycopg.Connection[Any], role: sql.Identifier) -> list[sql.Composed]:
-    """:data:`~shopdb.privileges.APP_GRANTS` as statements; an optional column that
-    does not exist yet is left out."""
+    """:data:`~shopdb.privileges.APP_GRANTS` as statements."""
     from psycopg import sql
 
     from shopdb.privileges import APP_GRANTS
 
     statements = []
     for grant in APP_GRANTS:
-        if grant.optional and not all(
-            conn.execute(
-                "SELECT 1 FROM information_schema.columns WHERE table_schema = 'public' "
-                "AND table_name = %s AND column_name = %s",
-                (grant.on, column),
-            ).fetchone()
-            for column in grant.columns
-        ):
-            continue
         columns = (
             sql.SQL(" ({})").format(sql.SQL(", ").join(map(sql.Identifier, grant.columns)))
             if grant.columns

@@ -31,8 +31,6 @@ class Grant:
     why: str
     columns: tuple[str, ...] = ()
     kind: Kind = "table"
-    #: A column a later migration adds: granted only once the column exists.
-    optional: bool = False
 
     def describe(self) -> str:
         """``SELECT (id, name) ON products``: the grant as it reads in the docs."""
