@@ -6,7 +6,7 @@ STAMP := $(VENV)/.shopdb-installed
 
 .PHONY: run test lint typecheck pytest install clean bench bench-migrations bench-faults \
 	bench-replicas bench-cart-view bench-abuse bench-flash-sale bench-e2e bench-cli bench-logins \
-	bench-search soak async-api api
+	bench-search soak sync api
 
 install: $(STAMP)
 
@@ -99,9 +99,9 @@ bench-faults: $(STAMP)
 bench-logins: $(STAMP)
 	$(BIN)/python -m bench.logins --write-docs
 
-## async-api: write src/shopdb/store/async_api.py from sync_api.py (a test checks it is current)
-async-api: $(STAMP)
-	$(BIN)/python tools/make_async_api.py
+## sync: write every sync module from its async source (tools/async_to_sync.py; a test checks they are current)
+sync: $(STAMP)
+	$(BIN)/python tools/async_to_sync.py
 
 ## bench-replicas: catalog reads with 0, 1 and 2 streaming replicas, the cost of read-your-writes,
 ## and how long a failover takes to serve writes again; writes docs/scaling.md

@@ -117,8 +117,8 @@ def main() -> None:
 
     from bench.soak import prepare
     from shopdb.config import Settings
+    from shopdb.connect.embedded import start_embedded
     from shopdb.db import establish_connection_pool
-    from shopdb.embedded import start_embedded
     from shopdb.migrate import migrator
 
     # 8 threads of load and the transaction held across the fault: a pool of 10.

@@ -117,9 +117,9 @@ def database_url_for(name: str) -> str:
 def database_for(name: str, *, migrated: bool = True) -> str:
     """A fresh scratch database ``name`` (every migration applied unless ``migrated``
     is false) on the benchmark server; returns its URL."""
-    from shopdb.admin import create_database, drop_database
     from shopdb.connect import libpq_url
     from shopdb.migrate import Migrator
+    from shopdb.migrate.admin import create_database, drop_database
 
     target, settings = _bench_target(name)
     drop_database(target, settings)

@@ -23,7 +23,7 @@ from bench.peers.bare_shop import BareShop
 from shopdb.db import Pool
 from shopdb.errors import translating
 from shopdb.store import Store
-from shopdb.store.sync import PooledRunner
+from shopdb.store.runner import PooledRunner
 
 
 class _Cursor:

@@ -24,11 +24,10 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow
 
 from shopdb import AsyncStore, Store
-from shopdb.async_db import AsyncPool
 from shopdb.config import Settings
 from shopdb.connect import Target, libpq_url
-from shopdb.db import Pool
-from shopdb.pooling import connection_kwargs
+from shopdb.db import AsyncPool, Pool
+from shopdb.db.connections import connection_kwargs
 from shopdb.store import AsyncShopper
 
 Flavour = Literal["sync", "async"]

@@ -36,8 +36,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
-from shopdb.migration_sources import APP_BRANCH
-from shopdb.migration_sources import alembic_config as shopdb_alembic_config
+from shopdb.migrate.sources import APP_BRANCH
+from shopdb.migrate.sources import alembic_config as shopdb_alembic_config
 from shopdb.testing import DatabaseFactory
 
 ROOT = Path(__file__).resolve().parents[1]

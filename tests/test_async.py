@@ -17,8 +17,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from shopdb import AsyncStore, Store, passwords
-from shopdb.async_db import AsyncPool, establish_async_pool
-from shopdb.db import Pool
+from shopdb.db import AsyncPool, Pool, establish_async_pool
 from shopdb.errors import ConnectionFailed, InsufficientInventory, NotFound, PoolTimeout
 from shopdb.models import Product
 from shopdb.testing import DatabaseFactory

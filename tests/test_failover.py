@@ -18,10 +18,9 @@ import psycopg
 import pytest
 
 from shopdb import AsyncStore, Store
-from shopdb.async_db import AsyncPool, establish_async_pool
 from shopdb.config import Settings
 from shopdb.connect import libpq_url, resolve_target, wait_for_database
-from shopdb.db import Pool, establish_connection_pool
+from shopdb.db import AsyncPool, Pool, establish_async_pool, establish_connection_pool
 from shopdb.errors import DatabaseUnavailable, InvalidInput, ShopError
 from shopdb.migrate import migrator
 

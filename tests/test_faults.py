@@ -19,8 +19,8 @@ from bench.soak import Ledger, prepare, violations
 from shopdb import Store
 from shopdb.config import Settings, parse_database_url
 from shopdb.connect import Target, libpq_url
+from shopdb.connect.embedded import EmbeddedServer, start_embedded
 from shopdb.db import Pool, establish_connection_pool
-from shopdb.embedded import EmbeddedServer, start_embedded
 from shopdb.errors import DatabaseUnavailable
 from shopdb.migrate import migrator
 

@@ -9,9 +9,9 @@ from sqlalchemy.engine import Connection
 
 from shopdb.config import Settings, parse_database_url
 from shopdb.connect import Target
-from shopdb.ddl import live_ddl
 from shopdb.errors import AlreadyExists, InvalidInput
 from shopdb.migrate import Migrator
+from shopdb.migrate.print_schema import live_ddl
 from shopdb.names import username_key
 from shopdb.schema import TABLES
 

@@ -10,8 +10,8 @@ from sqlalchemy.pool import NullPool
 from shopdb.config import Settings, parse_database_url
 from shopdb.connect import Target
 from shopdb.db import Pool
-from shopdb.drift import schema_differences
 from shopdb.migrate import Migrator
+from shopdb.migrate.drift import schema_differences
 from shopdb.schema import TABLES
 from shopdb.testing import DatabaseFactory
 

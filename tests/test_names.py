@@ -19,9 +19,9 @@ from shopdb import Store, names
 from shopdb.bulk import import_products
 from shopdb.config import Settings, parse_database_url
 from shopdb.connect import Target
-from shopdb.ddl import live_ddl
 from shopdb.errors import AlreadyExists, ImportFailed, InvalidInput, MigrationError, NotFound
 from shopdb.migrate import Migrator
+from shopdb.migrate.print_schema import live_ddl
 from shopdb.schemas import NewProduct, NewUser, ProductChanges, parse
 
 from .helpers import PACKAGE_VERSIONS, refused

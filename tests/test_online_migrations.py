@@ -16,9 +16,9 @@ import pytest
 
 from shopdb.config import Settings, parse_database_url
 from shopdb.connect import Target
-from shopdb.ddl import live_ddl
 from shopdb.errors import MigrationError
 from shopdb.migrate import Migrator
+from shopdb.migrate.print_schema import live_ddl
 from shopdb.names import username_key
 from shopdb.schema import TABLES
 from shopdb.testing import DatabaseFactory

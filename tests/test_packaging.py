@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psycopg
 
-from shopdb.embedded import NOT_INSTALLED
+from shopdb.connect.embedded import NOT_INSTALLED
 from shopdb.testing import DatabaseFactory
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,10 +18,10 @@ import pytest
 from psycopg import errors as pg
 
 from shopdb import Store, passwords
-from shopdb.admin import grant_app_role
 from shopdb.db import establish_connection_pool
 from shopdb.errors import CartClosed, InvalidInput, translate
-from shopdb.privileges import APP_GRANTS
+from shopdb.migrate.admin import grant_app_role
+from shopdb.migrate.privileges import APP_GRANTS
 from shopdb.testing import DatabaseFactory
 
 from .flavours import Sql

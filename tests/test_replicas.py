@@ -20,13 +20,12 @@ from typing import Any
 import pytest
 
 from shopdb import AsyncStore, Store
-from shopdb.async_db import AsyncPool
 from shopdb.config import Settings, parse_database_url
 from shopdb.connect import Target
-from shopdb.db import Pool
+from shopdb.db import AsyncPool, Pool
+from shopdb.db.routing import Router, RoutingStats
 from shopdb.errors import InvalidInput
 from shopdb.migrate import migrator
-from shopdb.routing import Router, RoutingStats
 
 from .flavours import Flavour, LoopThread, as_store
 from .replication import HANG_GUARD, Cluster, Server
@@ -96,7 +95,7 @@ def routed_factory(
         chosen = settings(healthy.replicas, **overrides)
         target = Target(parse_database_url(healthy.primary.url()))
         if flavour == "sync":
-            pool = Pool(target, chosen)
+            pool = Pool.open(target, chosen)
             closers.append(pool.close)
             replicas = pool.replicas
             assert replicas is not None

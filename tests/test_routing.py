@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 
 from shopdb.config import Settings, mask_url, parse_database_url, replica_urls
 from shopdb.connect import libpq_url, primary_url
+from shopdb.db.routing import Behind, Replica, Router, format_lsn, parse_lsn
 from shopdb.errors import ConfigurationError, DatabaseUnavailable, InvalidInput, NotFound
-from shopdb.routing import Behind, Replica, Router
 from shopdb.store.core import ONE, Operation, Query, Steps, operation
-from shopdb.store.freshness import format_lsn, parse_lsn, token_position
+from shopdb.store.freshness import token_position
 
 # -- tokens --------------------------------------------------------------------
 

@@ -8,9 +8,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from shopdb.async_db import establish_async_pool
 from shopdb.config import Settings
-from shopdb.db import establish_connection_pool
+from shopdb.db import establish_async_pool, establish_connection_pool
 from shopdb.errors import SchemaOutdated
 from shopdb.migrate import Migrator
 from shopdb.testing import DatabaseFactory

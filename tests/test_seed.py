@@ -180,7 +180,7 @@ def test_seeded_users_log_in_with_the_demo_password(
     assert _seed(migrated, *SMALL)[0] == 0
     settings = shopdb_server.settings()
     target = shopdb_server.target(str(conninfo_to_dict(migrated)["dbname"]))
-    pool = Pool(target, settings)
+    pool = Pool.open(target, settings)
     try:
         store = Store(pool)
         user = store.authenticate("user0003", DEMO_PASSWORD)

@@ -21,7 +21,7 @@ import pytest
 from alembic import command
 
 from shopdb.config import Settings
-from shopdb.migration_sources import alembic_config
+from shopdb.migrate.sources import alembic_config
 
 from .helpers import PACKAGED
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from shopdb import AsyncStore, establish_async_pool
-from shopdb.async_db import AsyncPool
 from shopdb.config import Settings
+from shopdb.db import AsyncPool
 
 
 class AsyncStoreShop:

@@ -20,7 +20,7 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from shopdb.config import Settings
-from shopdb.pooling import connection_kwargs
+from shopdb.db.connections import connection_kwargs
 from shopdb.store import carts, orders, products
 
 

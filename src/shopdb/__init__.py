@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "establish_connection_pool": "shopdb.db",
-    "Pool": "shopdb.db",
-    "DbConnection": "shopdb.db",
-    "establish_async_pool": "shopdb.async_db",
-    "AsyncPool": "shopdb.async_db",
+    "establish_connection_pool": "shopdb.db.pool",
+    "Pool": "shopdb.db.pool",
+    "DbConnection": "shopdb.db.pool",
+    "establish_async_pool": "shopdb.db.pool_async",
+    "AsyncPool": "shopdb.db.pool_async",
     "AsyncStore": "shopdb.store",
     "Settings": "shopdb.config",
     "load_settings": "shopdb.config",
@@ -38,9 +38,9 @@ __all__ = [
 
 if TYPE_CHECKING:
     from shopdb import errors
-    from shopdb.async_db import AsyncPool, establish_async_pool
     from shopdb.config import Settings, load_settings
-    from shopdb.db import DbConnection, Pool, establish_connection_pool
+    from shopdb.db.pool import DbConnection, Pool, establish_connection_pool
+    from shopdb.db.pool_async import AsyncPool, establish_async_pool
     from shopdb.store import AsyncStore, Store
 
 

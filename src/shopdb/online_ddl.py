@@ -27,8 +27,8 @@ change, never while a table is scanned or an index built:
   committed on its own (:meth:`OnlineDDL.backfill`), never one long UPDATE.
 
 Statements that must queue for a lock the application conflicts with wait
-:attr:`~shopdb.lock_policy.LockPolicy.attempt` at a time and are retried
-(:mod:`shopdb.lock_policy`); statements whose lock blocks no query may wait
+:attr:`~shopdb.migrate.lock_policy.LockPolicy.attempt` at a time and are retried
+(:mod:`shopdb.migrate.lock_policy`); statements whose lock blocks no query may wait
 the whole budget.
 
 Each step first looks in the catalog and skips what is already done, so a
@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from shopdb.errors import MigrationError
-from shopdb.lock_policy import LockPolicy, set_lock_timeout
+from shopdb.migrate.lock_policy import LockPolicy, set_lock_timeout
 
 if TYPE_CHECKING:
     from alembic.runtime.migration import MigrationContext
@@ -71,7 +71,7 @@ OUTSIDE_TRANSACTION = "shopdb.outside_transaction"
 #: config.attributes key set once an online step has changed the schema: a rerun finishes it.
 STEPS_DONE = "shopdb.online_steps_done"
 #: config.attributes key holding the run's :class:`LockPolicy`.
-LOCK_POLICY = "shopdb.lock_policy"
+LOCK_POLICY = "shopdb.migrate.lock_policy"
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]{0,62}$")
 
 _CONSTRAINT = """

@@ -19,7 +19,7 @@ say), with the database part replaced by the test database.
 With ``SHOPDB_TEST_AS_APP_ROLE=1`` the Store runs as the role ``shopdb setup
 --app-role`` makes, which proves its grants suffice: the session creates a
 role of its own (``shopdb_test_app_<hex>``, dropped at the end), every
-migrated database it creates gets :func:`~shopdb.admin.grant_app_role`, and
+migrated database it creates gets :func:`~shopdb.migrate.admin.grant_app_role`, and
 :meth:`DatabaseFactory.store_target` connects as that role. The ``store``
 and ``async_store`` fixtures, which share the test's connection, switch it
 to the role with ``SET LOCAL ROLE`` for the rest of the test: the other
@@ -63,8 +63,8 @@ if TYPE_CHECKING:
 
     from shopdb.config import Settings
     from shopdb.connect import Target
-    from shopdb.db import Pool
-    from shopdb.embedded import EmbeddedServer
+    from shopdb.connect.embedded import EmbeddedServer
+    from shopdb.db.pool import Pool
     from shopdb.store import AsyncStore, Store
 
 #: The environment variable naming an external server for tests.
@@ -140,7 +140,7 @@ class DatabaseFactory:
         import psycopg
         from psycopg import sql
 
-        from shopdb.admin import grant_app_role
+        from shopdb.migrate.admin import grant_app_role
 
         if self.app_role is None:
             raise RuntimeError(f"{APP_ROLE_VARIABLE} is not set: there is no app role")
@@ -176,7 +176,7 @@ class DatabaseFactory:
         self._created.append(name)
         target = self.target(name)
         if migrated:
-            from shopdb.migrate import Migrator
+            from shopdb.migrate.runner import Migrator
 
             Migrator(target, self.settings()).run()
             if self.app_role is not None:
@@ -199,9 +199,9 @@ class DatabaseFactory:
         """Create the database the server URL names when the server says it does not
         exist; True when it was created. Any other problem raises what ``shopdb status``
         would say."""
-        from shopdb.admin import create_database
         from shopdb.connect import Target, wait_for_database
         from shopdb.errors import DatabaseMissing
+        from shopdb.migrate.admin import create_database
 
         target, settings = Target(self.server_url), self.settings()
         try:
@@ -213,8 +213,8 @@ class DatabaseFactory:
 
     def drop_server_database(self) -> None:
         """Drop the server URL's database (one :meth:`ensure_server_database` created)."""
-        from shopdb.admin import drop_database
         from shopdb.connect import Target
+        from shopdb.migrate.admin import drop_database
 
         drop_database(Target(self.server_url), self.settings())
 
@@ -242,7 +242,7 @@ def shopdb_server() -> Iterator[DatabaseFactory]:
         if created:
             factory.drop_server_database()
         return
-    from shopdb.embedded import start_embedded
+    from shopdb.connect.embedded import start_embedded
 
     # Not under pytest's basetemp: every pytest session that starts (a second
     # one on the machine, or one a test runs) resets pytest-of-<user> to 0700,
@@ -273,7 +273,7 @@ def shopdb_target(shopdb_server: DatabaseFactory) -> Target:
 @pytest.fixture(scope="session")
 def shopdb_pool(shopdb_server: DatabaseFactory, shopdb_target: Target) -> Iterator[Pool]:
     """A connection pool on the migrated test database."""
-    from shopdb.db import Pool
+    from shopdb.db.pool import Pool
 
     route = shopdb_server.pooled_target(shopdb_target.database)
     with Pool(route, shopdb_server.settings()) as pool:
@@ -327,7 +327,7 @@ async def async_db_connection(
 
     from shopdb.config import DRIVER
     from shopdb.connect import libpq_url
-    from shopdb.pooling import connection_kwargs
+    from shopdb.db.connections import connection_kwargs
 
     route = shopdb_server.pooled_target(shopdb_target.database)
     url, kwargs = libpq_url(route.url), connection_kwargs(shopdb_server.settings())

@@ -20,7 +20,7 @@ import click
 if TYPE_CHECKING:
     from shopdb.config import Settings
     from shopdb.connect import Target
-    from shopdb.migrate import Migrator
+    from shopdb.migrate.runner import Migrator
 
 #: The embedded server's directory, found upward from the working folder.
 EMBEDDED_DIR = Path(".shopdb")
@@ -82,7 +82,7 @@ class State:
         """A migrator for the target database (reached first, see :meth:`database`);
         without ``database``, one that only reads and writes migration files (no server
         is started, no database touched)."""
-        from shopdb.migrate import Migrator
+        from shopdb.migrate.runner import Migrator
 
         return Migrator(self.database() if database else None, self.settings())
 

@@ -46,8 +46,8 @@ Examples:
 @click.option("--yes", is_flag=True, help="Do not ask; required when there is no terminal.")
 def reset(yes: bool) -> None:
     """Drop the database, create it again and apply every migration."""
-    from shopdb.admin import create_database, drop_database
     from shopdb.cli.migration_commands import apply_pending
+    from shopdb.migrate.admin import create_database, drop_database
 
     st = state()
     target = st.target()
@@ -75,7 +75,7 @@ def drop(yes: bool) -> None:
 
     A database that does not exist is said so, and exits 0: nothing is left to drop.
     """
-    from shopdb.admin import drop_database
+    from shopdb.migrate.admin import drop_database
 
     st = state()
     if not _exists():
@@ -120,7 +120,7 @@ def print_schema() -> None:
     import psycopg
 
     from shopdb.connect import libpq_url
-    from shopdb.ddl import live_ddl
+    from shopdb.migrate.print_schema import live_ddl
     from shopdb.schema import TABLES
 
     target = state().database()
@@ -145,7 +145,7 @@ def check() -> None:
     Exits 1 with a readable list when anything drifted, 2 when it cannot tell.
     """
     from shopdb.cli.output import when
-    from shopdb.drift import check as find_drift
+    from shopdb.migrate.drift import check as find_drift
 
     report = find_drift(state().migrator())
     if report.clean:

@@ -12,7 +12,7 @@ from shopdb.cli.context import state
 from shopdb.cli.output import duration, table, when
 
 if TYPE_CHECKING:
-    from shopdb.migrate import Migration, Migrator, Step
+    from shopdb.migrate.runner import Migration, Migrator, Step
 
 
 @click.command(
@@ -34,8 +34,8 @@ Examples:
 def setup(app_role: str | None) -> None:
     """Create the database if the server says it does not exist, then apply
     every pending migration (also on later runs)."""
-    from shopdb.admin import create_database
     from shopdb.errors import DatabaseMissing
+    from shopdb.migrate.admin import create_database
 
     st = state()
     target = st.target(create=True)
@@ -53,8 +53,8 @@ def _app_role(role: str) -> None:
     import os
     import sys
 
-    from shopdb.admin import grant_app_role
     from shopdb.config import login_url
+    from shopdb.migrate.admin import grant_app_role
 
     st = state()
     password = os.environ.get("SHOPDB_APP_ROLE_PASSWORD")

@@ -2,7 +2,7 @@
 
 Driven by :mod:`shopdb.migrate`, and by any tool that drives Alembic itself
 (pytest-alembic, an ``alembic`` script) with a config from
-:func:`shopdb.migration_sources.alembic_config`. ``config.attributes`` may hold:
+:func:`shopdb.migrate.sources.alembic_config`. ``config.attributes`` may hold:
 
 ``connection``       a SQLAlchemy Connection, or an Engine to connect with
                      (else ``sqlalchemy.url``, else ``DATABASE_URL``)
@@ -13,7 +13,7 @@ Driven by :mod:`shopdb.migrate`, and by any tool that drives Alembic itself
 ``url``, ``output_buffer``  for ``--sql``
 
 Every migration runs in its own transaction. Before any, the session
-settings of :mod:`shopdb.lock_policy` are SET, and ``--sql`` prints them.
+settings of :mod:`shopdb.migrate.lock_policy` are SET, and ``--sql`` prints them.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.pool import NullPool
 
 from shopdb.config import load_settings
-from shopdb.lock_policy import LockPolicy
-from shopdb.migration_sources import include_tables, target_metadata
+from shopdb.migrate.lock_policy import LockPolicy
+from shopdb.migrate.sources import include_tables, target_metadata
 from shopdb.online_ddl import LOCK_POLICY
 
 config = context.config

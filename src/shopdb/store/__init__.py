@@ -17,9 +17,9 @@ input is refused before or by the database and writes nothing.
     astore = AsyncStore(await establish_async_pool())
     tea = await astore.get_product(tea.id)
 
-Both are one-line methods (:mod:`~shopdb.store.sync_api`, and
-:mod:`~shopdb.store.async_api` generated from it) on thin I/O shells
-(:mod:`~shopdb.store.sync`, :mod:`~shopdb.store.aio`) over one core
+Both are one-line methods (:mod:`~shopdb.store.api`, and
+:mod:`~shopdb.store.api_async` generated from it) on thin I/O shells
+(:mod:`~shopdb.store.runner`, :mod:`~shopdb.store.runner_async`) over one core
 (:mod:`~shopdb.store.core`, ``users``, ``products``, ``carts``, ``orders``)
 that holds the SQL, the checks, the row decoding and the error handling once.
 """
@@ -27,8 +27,8 @@ that holds the SQL, the checks, the row decoding and the error handling once.
 from __future__ import annotations
 
 from shopdb.limits import ORDERS_PAGE_MAX
-from shopdb.store.async_api import AsyncShopper, AsyncStore
+from shopdb.store.api import Shopper, Store
+from shopdb.store.api_async import AsyncShopper, AsyncStore
 from shopdb.store.products import PAGE_MAX
-from shopdb.store.sync_api import Shopper, Store
 
 __all__ = ["ORDERS_PAGE_MAX", "PAGE_MAX", "AsyncShopper", "AsyncStore", "Shopper", "Store"]

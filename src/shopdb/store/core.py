@@ -13,26 +13,34 @@ and finally *returns* the model the caller gets, or raises a
 into the generator (already translated), so an operation can say what it
 means ("no such user" instead of "foreign key violation") or let it go.
 
-The shells (:mod:`shopdb.store.sync` and :mod:`shopdb.store.aio`) drive the
-generators: they take a pooled connection, run the statements, and retry
-what may be retried. So the SQL, the input checks, the row decoding and the
-error handling exist once, and the shells are the only code written twice:
-about sixty lines each, every one of them I/O.
-
-Why not generate the sync code from the async code, as psycopg does? Its
-methods are the I/O; ours are almost all logic. Keeping the logic out of the
-I/O leaves nothing worth generating and nothing that can drift.
+The runner (:mod:`shopdb.store.runner_async`, and :mod:`shopdb.store.runner`
+generated from it) drives the generators: it takes a pooled connection, runs
+the statements, and retries what may be retried. So the SQL, the input
+checks, the row decoding and the error handling exist once, in no flavour,
+and the I/O around them is written once, async (docs/architecture.md).
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Generator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, Literal, NamedTuple, ParamSpec, TypeAlias, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from shopdb.db.steps import (
+    ALL,
+    COUNT,
+    ONE,
+    Instruction,
+    Offload,
+    Operation,
+    P,
+    Query,
+    ReplicaUse,
+    Steps,
+    T,
+    operation,
+)
 from shopdb.errors import (
     ConcurrencyConflict,
     DatabaseUnavailable,
@@ -42,68 +50,23 @@ from shopdb.errors import (
 )
 from shopdb.limits import INT_MAX
 
-P = ParamSpec("P")
-T = TypeVar("T")
+__all__ = [
+    "ALL",
+    "COUNT",
+    "ONE",
+    "Instruction",
+    "Offload",
+    "Operation",
+    "P",
+    "Query",
+    "ReplicaUse",
+    "RetryPolicy",
+    "Steps",
+    "T",
+    "operation",
+]
+
 M = TypeVar("M", bound=BaseModel)
-
-#: What a :class:`Query` asks back: the first row (or None), every row, or the row count.
-ONE, ALL, COUNT = 0, 1, 2
-
-
-class Query(NamedTuple):
-    """Run ``sql`` with ``params``; answer with rows as ``fetch`` says.
-
-    ``prepare``: as a server-side prepared statement (the default). False for
-    a statement whose best plan depends on its values (a search), which the
-    server then plans with them every time instead of settling on a generic plan.
-    """
-
-    sql: str
-    params: Sequence[Any] | Mapping[str, Any]
-    fetch: int
-    prepare: bool = True
-
-
-class Offload(NamedTuple):
-    """Call ``fn(*args)`` and answer with its result: CPU work kept off the event loop."""
-
-    fn: Callable[..., Any]
-    args: tuple[Any, ...]
-
-
-Instruction: TypeAlias = Query | Offload
-#: An operation's body: yields instructions, receives their answers, returns a T.
-Steps: TypeAlias = Generator[Instruction, Any, T]
-
-
-#: Whether a streaming replica may serve an operation (``Operation.replica``), when the
-#: pool has replicas: ``"never"`` (writes, and reads that must see the latest state, like
-#: a login); ``"fresh"``: one that has replayed the caller's freshness token, else the
-#: primary; ``"stale"``: any within the lag bound (the catalog). See :mod:`shopdb.routing`.
-ReplicaUse: TypeAlias = Literal["never", "fresh", "stale"]
-
-
-@dataclass(frozen=True, slots=True)
-class Operation(Generic[P, T]):
-    """One Store operation: its steps, whether it only reads (and so may be retried),
-    and whether a replica may serve it (:data:`ReplicaUse`)."""
-
-    steps: Callable[P, Steps[T]]
-    read_only: bool
-    replica: ReplicaUse = "never"
-
-
-def operation(
-    *, read_only: bool = False, replica: ReplicaUse = "never"
-) -> Callable[[Callable[P, Steps[T]]], Operation[P, T]]:
-    """Mark a generator function as a Store operation; only a read may go to a replica."""
-    if replica != "never" and not read_only:
-        raise ValueError("only a read_only operation may be served by a replica")
-
-    def wrap(steps: Callable[P, Steps[T]]) -> Operation[P, T]:
-        return Operation(steps, read_only, replica)
-
-    return wrap
 
 
 class RetryPolicy:

@@ -3,11 +3,12 @@
 A token is the primary's WAL position once a write has committed
 (:data:`POSITION`), as PostgreSQL writes it: ``0/3000148``, short enough for
 a cookie or a header. ``store.after(token)`` gives a Store whose reads go to
-a replica only once it has replayed past that position (:mod:`shopdb.routing`).
+a replica only once it has replayed past that position (:mod:`shopdb.db.routing`).
 """
 
 from __future__ import annotations
 
+from shopdb.db.routing import parse_lsn
 from shopdb.errors import InvalidInput, ShopError
 from shopdb.store.core import ONE, Query, Steps, operation, returned
 
@@ -20,22 +21,6 @@ POSITION = (
     "THEN pg_current_wal_insert_lsn() ELSE pg_current_wal_flush_lsn() END::text, "
     "pg_current_xact_id_if_assigned() IS NOT NULL"
 )
-
-_LSN_MAX = 0xFFFFFFFF
-_HEX = frozenset("0123456789abcdefABCDEF")
-
-
-def parse_lsn(text: str) -> int:
-    """``"16/B374D848"`` (PostgreSQL's ``pg_lsn`` text) as one integer; ValueError if not one."""
-    high, slash, low = text.partition("/")
-    if not (slash and 0 < len(high) <= 8 and 0 < len(low) <= 8 and _HEX.issuperset(high + low)):
-        raise ValueError(f"not a WAL position: {text!r}")
-    return (int(high, 16) << 32) | int(low, 16)
-
-
-def format_lsn(value: int) -> str:
-    """An integer WAL position as PostgreSQL writes it (``16/B374D848``)."""
-    return f"{value >> 32:X}/{value & _LSN_MAX:X}"
 
 
 def token_position(token: str | None) -> int | None:

@@ -1,6 +1,6 @@
 """What the app role may do: exactly what the Store does, each grant with its reason.
 
-``shopdb setup --app-role NAME`` (:func:`shopdb.admin.grant_app_role`) revokes
+``shopdb setup --app-role NAME`` (:func:`shopdb.migrate.admin.grant_app_role`) revokes
 everything the role holds on shopdb's tables, sequences and functions, then
 grants :data:`APP_GRANTS` and nothing else. The README's "The app role"
 lists the same grants (a test compares them), and docs/reliability.md says
@@ -170,7 +170,7 @@ APP_GRANTS: tuple[Grant, ...] = (
         ("product_id", "delta"),
     ),
     Grant("USAGE", "inventory_adjustments_id_seq", "an adjustment's id", kind="sequence"),
-    # The migration state: read by the pool's start-up check (shopdb.schema_check).
+    # The migration state: read by the pool's start-up check (shopdb.migrate.check).
     Grant(
         "SELECT", "alembic_version", "opening a pool checks the schema is current", ("version_num",)
     ),

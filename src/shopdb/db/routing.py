@@ -1,7 +1,7 @@
 """Where each Store operation runs: the primary, or one of its streaming replicas.
 
 Pure logic, shared by the sync and the async pool: their replica sets
-(:mod:`shopdb.replicas`, :mod:`shopdb.async_replicas`) do the I/O (probing
+(:mod:`shopdb.db.replicas`, :mod:`shopdb.db.replicas_async`) do the I/O (probing
 the servers, opening and closing the replicas' pools) and keep this state.
 
 The rules, each in one place here:
@@ -42,17 +42,33 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from shopdb.db.steps import ONE, Query, Steps
 from shopdb.errors import DatabaseUnavailable, ShopError
-from shopdb.store.core import ONE, Query, Steps
-from shopdb.store.freshness import format_lsn, parse_lsn
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
     from shopdb.config import Settings
-    from shopdb.store.core import Operation
+    from shopdb.db.steps import Operation
 
-log = logging.getLogger("shopdb.routing")
+_LSN_MAX = 0xFFFFFFFF
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def parse_lsn(text: str) -> int:
+    """``"16/B374D848"`` (PostgreSQL's ``pg_lsn`` text) as one integer; ValueError if not one."""
+    high, slash, low = text.partition("/")
+    if not (slash and 0 < len(high) <= 8 and 0 < len(low) <= 8 and _HEX.issuperset(high + low)):
+        raise ValueError(f"not a WAL position: {text!r}")
+    return (int(high, 16) << 32) | int(low, 16)
+
+
+def format_lsn(value: int) -> str:
+    """An integer WAL position as PostgreSQL writes it (``16/B374D848``)."""
+    return f"{value >> 32:X}/{value & _LSN_MAX:X}"
+
+
+log = logging.getLogger("shopdb.db.routing")
 
 PoolT = TypeVar("PoolT")
 T = TypeVar("T")

@@ -1,19 +1,25 @@
-"""The async shell of the Store: runs the core's operations on psycopg ``AsyncConnection``\\s.
+"""The shell of the Store: runs the core's operations on psycopg connections.
 
-It is :mod:`shopdb.store.sync` line for line, with ``await``; CPU-heavy steps
-(argon2) run in a worker thread (``asyncio.to_thread``), so the event loop
-keeps serving while a password is hashed. The operations themselves (SQL,
-checks, decoding, errors) are the core's, shared with the sync Store.
+Written once, async; :mod:`shopdb.store.runner` (the Store's) is generated
+from it by ``tools/async_to_sync.py``. A pooled run takes a connection in
+autocommit mode, so an operation that is one statement costs one round trip:
+no BEGIN, no COMMIT. A bound run (a connection the caller holds, or
+``Store.transaction()``) runs each operation inside a savepoint of the
+caller's transaction, so a refused operation leaves that transaction usable
+and the database as it was. CPU-heavy steps (argon2) run in a worker thread
+in the async flavour, so the event loop keeps serving while a password is
+hashed (:func:`shopdb.db.concurrency_async.to_thread`). The operations
+themselves (SQL, checks, decoding, errors) are the core's.
 """
 
 from __future__ import annotations
 
-import asyncio
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from shopdb.db.concurrency_async import sleep, to_thread
 from shopdb.errors import DatabaseUnavailable, ShopError, Translating, translating
 from shopdb.store.core import ALL, ONE, Offload, Operation, P, RetryPolicy, Steps
 
@@ -21,8 +27,8 @@ if TYPE_CHECKING:
     import psycopg
     from psycopg.rows import TupleRow
 
-    from shopdb.async_db import AsyncPool
-    from shopdb.async_replicas import AsyncReplicas
+    from shopdb.db.pool_async import AsyncPool
+    from shopdb.db.replicas_async import AsyncReplicas
 
 T = TypeVar("T")
 
@@ -51,7 +57,7 @@ class AsyncPooledRunner:
         # up its loaders again, which measured ~20 us of CPU per call here.
         self.cursors: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
         #: The pool's replicas (None: every operation on the pool), and the WAL
-        #: position the caller's reads must show (AsyncStore.after).
+        #: position the caller's reads must show (Store.after).
         self.replicas: AsyncReplicas | None = pool.replicas
         self.after: int | None = None
 
@@ -73,7 +79,7 @@ class AsyncPooledRunner:
                 delay = self.policy.delay(error, attempt, op.read_only)
                 if delay is None:
                     raise
-                await asyncio.sleep(delay)
+                await sleep(delay)
             attempt += 1
 
     async def _routed(
@@ -93,7 +99,7 @@ class AsyncPooledRunner:
                 delay = self.policy.delay(error, attempt, op.read_only)
                 if delay is None:
                     raise
-                await asyncio.sleep(delay)
+                await sleep(delay)
             attempt += 1
             route = replicas.route(op, self.after)
 
@@ -103,8 +109,8 @@ class AsyncPooledRunner:
             instruction = next(steps)
             while True:
                 if type(instruction) is Offload:
-                    # CPU work holds no connection, and runs off the event loop.
-                    done = await asyncio.to_thread(instruction.fn, *instruction.args)
+                    # CPU work holds no connection (async: and runs off the event loop).
+                    done = await to_thread(instruction.fn, *instruction.args)
                     instruction = steps.send(done)
                     continue
                 conn = await pool.checkout()
@@ -153,7 +159,7 @@ class AsyncBoundRunner:
                 try:
                     while True:
                         if type(instruction) is Offload:
-                            done = await asyncio.to_thread(instruction.fn, *instruction.args)
+                            done = await to_thread(instruction.fn, *instruction.args)
                             instruction = steps.send(done)
                         else:
                             try:
@@ -168,20 +174,21 @@ class AsyncBoundRunner:
 
 
 def runner_for(source: object, retries: int) -> AsyncPooledRunner | AsyncBoundRunner:
-    """The runner for an AsyncStore made on ``source``: an AsyncPool, or a connection."""
+    """The runner for a Store made on ``source``: a pool, or a connection the caller holds."""
     import psycopg
 
-    from shopdb.async_db import AsyncPool
+    from shopdb.db.pool_async import AsyncPool
 
-    if isinstance(source, AsyncPooledRunner):  # from AsyncStore.after
+    if isinstance(source, AsyncPooledRunner):  # from Store.after: same pool, later reads
         return source
     if isinstance(source, AsyncPool):
         return AsyncPooledRunner(source, retries)
     if isinstance(source, psycopg.AsyncConnection):
         return AsyncBoundRunner(source)
+    pool, conn = AsyncPool.__name__, psycopg.AsyncConnection.__name__
     raise TypeError(
-        "AsyncStore needs a shopdb AsyncPool or a psycopg AsyncConnection, "
-        f"not {type(source).__name__} (a Pool or Connection goes with Store)"
+        f"this Store needs a shopdb {pool} or a psycopg {conn}, not {type(source).__name__} "
+        "(a sync Pool goes with Store, an AsyncPool with AsyncStore)"
     )
 
 

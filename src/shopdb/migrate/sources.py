@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from shopdb.config import Settings
 
 #: The Alembic environment (env.py, the template) and shopdb's revisions.
-PACKAGE_MIGRATIONS = Path(__file__).parent / "migrations"
+PACKAGE_MIGRATIONS = Path(__file__).parents[1] / "migrations"
 PACKAGE_VERSIONS = PACKAGE_MIGRATIONS / "versions"
 #: The branch label of an application's revisions, and the prefix of their ids.
 APP_BRANCH = "app"

@@ -24,7 +24,7 @@ from shopdb.errors import MigrationError
 if TYPE_CHECKING:
     from alembic.script import Script, ScriptDirectory
 
-    from shopdb.migration_sources import Sources
+    from shopdb.migrate.sources import Sources
 
 
 @dataclass(frozen=True)

@@ -19,19 +19,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shopdb.errors import MigrationError
-from shopdb.migration_sources import APP_BRANCH
+from shopdb.migrate.sources import APP_BRANCH
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData
 
-    from shopdb.migrate import Migrator
+    from shopdb.migrate.runner import Migrator
 
 
 def generate(migrator: Migrator, name: str, *, autogenerate: bool = False) -> Path:
     """Write the new migration file and return its path."""
     from alembic import command
 
-    from shopdb.migration_sources import include_tables
+    from shopdb.migrate.sources import include_tables
 
     slug = name.strip().lower().replace("-", "_").replace(" ", "_")
     if not slug.replace("_", "").isalnum() or not slug[0].isalpha():
@@ -92,7 +92,7 @@ def _placement(migrator: Migrator) -> dict[str, Any]:
 
 
 def _metadata(migrator: Migrator) -> list[MetaData]:
-    from shopdb.migration_sources import load_app_metadata
+    from shopdb.migrate.sources import load_app_metadata
     from shopdb.schema import metadata
 
     if migrator.sources.app is None:

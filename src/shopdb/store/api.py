@@ -1,10 +1,12 @@
-"""The blocking data API: :class:`Store`, and :class:`Shopper` (one user's view of it).
+# GENERATED from shopdb/store/api_async.py by tools/async_to_sync.py: edit that, not this.
+"""The data API: :class:`Store` and :class:`Shopper` (one user's view of it), and their async twins.
 
-``shopdb/store/async_api.py`` (``AsyncStore``, ``AsyncShopper``) is generated
-from this file by ``tools/make_async_api.py``, and a test fails when the two
-differ: edit this file, then run ``make async-api``. Every method is one line
-over the core's operations (:mod:`shopdb.store.users`, ``products``,
-``carts``, ``orders``); the logic lives there, once.
+Written once, async; :mod:`shopdb.store.api` (:class:`~shopdb.store.Store`,
+:class:`~shopdb.store.Shopper`) is generated from it by
+``tools/async_to_sync.py``, and a test fails when the two differ: edit this
+file, then run ``make sync``. Every method is one line over the core's
+operations (:mod:`shopdb.store.users`, ``products``, ``carts``, ``orders``),
+run by the shell :mod:`shopdb.store.runner_async`; the logic lives there, once.
 """
 
 from __future__ import annotations
@@ -25,19 +27,19 @@ from shopdb.schemas import (
     UserRead,
 )
 from shopdb.store import carts, freshness, orders, products, search, users
-from shopdb.store.sync import BoundRunner, PooledRunner, runner_for, transaction
+from shopdb.store.runner import BoundRunner, PooledRunner, runner_for, transaction
 
 if TYPE_CHECKING:
     import psycopg
     from psycopg.rows import TupleRow
 
-    from shopdb.db import Pool
+    from shopdb.db.pool import Pool
 
 __all__ = ["Shopper", "Store"]
 
 
 class Store:
-    """Users, products, carts and orders on a :class:`~shopdb.db.Pool`.
+    """Users, products, carts and orders on a :class:`~shopdb.db.Pool` (or an ``AsyncPool``).
 
     Every method is one statement (one round trip) and one transaction,
     returns pydantic models named as the spec's columns, and raises
@@ -56,7 +58,10 @@ class Store:
     __slots__ = ("_runner",)
 
     def __init__(
-        self, pool: Pool | psycopg.Connection[TupleRow] | PooledRunner, *, retries: int = 5
+        self,
+        pool: Pool | psycopg.Connection[TupleRow] | PooledRunner,
+        *,
+        retries: int = 5,
     ) -> None:
         """On ``pool`` (each call takes a pooled connection), or bound to a connection."""
         self._runner: PooledRunner | BoundRunner = runner_for(pool, retries)

@@ -1,10 +1,11 @@
 """The start-up check: refuse to serve a database whose shopdb migrations are behind.
 
 :func:`~shopdb.db.establish_connection_pool` and
-:func:`~shopdb.async_db.establish_async_pool` run it on the pool's first
-connection (unless ``SHOPDB_CHECK_SCHEMA=false``): one query reads
+:func:`~shopdb.db.establish_async_pool` run it on the pool's first
+connection (unless ``SHOPDB_CHECK_SCHEMA=false``; the I/O is
+:func:`shopdb.db.pool_async.check_schema_async`, the verdict is here): one query reads
 ``alembic_version``, and the same graph walk the migrator uses
-(:func:`~shopdb.migration_graph.applied_revisions`) says which of shopdb's
+(:func:`~shopdb.migrate.graph.applied_revisions`) says which of shopdb's
 migrations are applied. Anything missing raises
 :class:`~shopdb.errors.SchemaOutdated` naming the revisions, instead of a
 ``relation "products" does not exist`` at the first request.
@@ -21,17 +22,15 @@ before ``shopdb setup --app-role`` granted it) skips the check, with a warning.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from shopdb.errors import SchemaOutdated
-from shopdb.migration_graph import applied_revisions
-from shopdb.migration_history import HISTORY_TABLE
+from shopdb.migrate.graph import applied_revisions
+from shopdb.migrate.history import HISTORY_TABLE
 
 if TYPE_CHECKING:
-    import psycopg
-
     from shopdb.config import Settings
-    from shopdb.migration_graph import Migration
+    from shopdb.migrate.graph import Migration
 
 #: The one query of the check (the history table is read only for a head it cannot place).
 HEADS = "SELECT version_num FROM alembic_version"
@@ -50,7 +49,7 @@ def missing(scripts: list[Migration], heads: list[str], recorded: set[str]) -> l
 
 def scripts(settings: Settings) -> list[Migration]:
     """Every migration file, as the migrator reads them."""
-    from shopdb.migrate import Migrator
+    from shopdb.migrate.runner import Migrator
 
     return Migrator(None, settings).scripts()
 
@@ -68,57 +67,10 @@ def verdict(every: list[Migration], heads: list[str], recorded: set[str] | None)
     return True
 
 
-def check(conn: psycopg.Connection[Any], settings: Settings) -> None:
-    """The check on a pooled (autocommit) psycopg connection."""
-    import psycopg
-
-    every = scripts(settings)
-    try:
-        heads = _rows(conn, HEADS)
-        if not verdict(every, heads, None):
-            verdict(every, heads, set(_rows(conn, RECORDED)))
-    except psycopg.errors.InsufficientPrivilege:
-        _skipped()
-
-
-async def check_async(conn: psycopg.AsyncConnection[Any], settings: Settings) -> None:
-    """:func:`check` on an async connection (the files are read in a worker thread)."""
-    import asyncio
-
-    import psycopg
-
-    every = await asyncio.to_thread(scripts, settings)
-    try:
-        heads = await _rows_async(conn, HEADS)
-        if not verdict(every, heads, None):
-            verdict(every, heads, set(await _rows_async(conn, RECORDED)))
-    except psycopg.errors.InsufficientPrivilege:
-        _skipped()
-
-
-def _skipped() -> None:
+def skipped() -> None:
     import logging
 
     logging.getLogger("shopdb").warning(
         "the schema check was skipped: this role may not read alembic_version "
         "(run `shopdb setup --app-role NAME` again to grant it, or set SHOPDB_CHECK_SCHEMA=false)"
     )
-
-
-def _rows(conn: psycopg.Connection[Any], query: str) -> list[str]:
-    import psycopg
-
-    try:
-        return [str(row[0]) for row in conn.execute(query)]
-    except psycopg.errors.UndefinedTable:  # never migrated
-        return []
-
-
-async def _rows_async(conn: psycopg.AsyncConnection[Any], query: str) -> list[str]:
-    import psycopg
-
-    try:
-        cursor = await conn.execute(query)
-        return [str(row[0]) for row in await cursor.fetchall()]
-    except psycopg.errors.UndefinedTable:
-        return []

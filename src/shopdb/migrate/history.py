@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy.engine import Connection
 
-    from shopdb.migration_graph import Migration
+    from shopdb.migrate.graph import Migration
 
 HISTORY_TABLE = "shopdb_migrations"
 

@@ -1,22 +1,26 @@
-"""The blocking shell of the Store: runs the core's operations on psycopg connections.
+# GENERATED from shopdb/store/runner_async.py by tools/async_to_sync.py: edit that, not this.
+"""The shell of the Store: runs the core's operations on psycopg connections.
 
-A pooled run takes a connection in autocommit mode, so an operation that is
-one statement costs one round trip: no BEGIN, no COMMIT. A bound run (a
-connection the caller holds, or ``Store.transaction()``) runs each
-operation inside a savepoint of the caller's transaction, so a refused
-operation leaves that transaction usable and the database as it was.
-
-:mod:`shopdb.store.aio` is the same, line for line, with ``await``.
+Written once, async; :mod:`shopdb.store.runner` (the Store's) is generated
+from it by ``tools/async_to_sync.py``. A pooled run takes a connection in
+autocommit mode, so an operation that is one statement costs one round trip:
+no BEGIN, no COMMIT. A bound run (a connection the caller holds, or
+``Store.transaction()``) runs each operation inside a savepoint of the
+caller's transaction, so a refused operation leaves that transaction usable
+and the database as it was. CPU-heavy steps (argon2) run in a worker thread
+in the async flavour, so the event loop keeps serving while a password is
+hashed (:func:`shopdb.db.concurrency_async.to_thread`). The operations
+themselves (SQL, checks, decoding, errors) are the core's.
 """
 
 from __future__ import annotations
 
-import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from shopdb.db.concurrency import sleep, to_thread
 from shopdb.errors import DatabaseUnavailable, ShopError, Translating, translating
 from shopdb.store.core import ALL, ONE, Offload, Operation, P, RetryPolicy, Steps
 
@@ -24,8 +28,8 @@ if TYPE_CHECKING:
     import psycopg
     from psycopg.rows import TupleRow
 
-    from shopdb.db import Pool
-    from shopdb.replicas import Replicas
+    from shopdb.db.pool import Pool
+    from shopdb.db.replicas import Replicas
 
 T = TypeVar("T")
 
@@ -76,7 +80,7 @@ class PooledRunner:
                 delay = self.policy.delay(error, attempt, op.read_only)
                 if delay is None:
                     raise
-                time.sleep(delay)
+                sleep(delay)
             attempt += 1
 
     def _routed(
@@ -96,7 +100,7 @@ class PooledRunner:
                 delay = self.policy.delay(error, attempt, op.read_only)
                 if delay is None:
                     raise
-                time.sleep(delay)
+                sleep(delay)
             attempt += 1
             route = replicas.route(op, self.after)
 
@@ -106,11 +110,11 @@ class PooledRunner:
             instruction = next(steps)
             while True:
                 if type(instruction) is Offload:
-                    # CPU work holds no connection.
-                    instruction = steps.send(instruction.fn(*instruction.args))
+                    # CPU work holds no connection (async: and runs off the event loop).
+                    done = to_thread(instruction.fn, *instruction.args)
+                    instruction = steps.send(done)
                     continue
-                with errors:
-                    conn = pool.checkout()
+                conn = pool.checkout()
                 cursor = self.cursors.get(conn)
                 if cursor is None:
                     cursor = self.cursors[conn] = conn.cursor()
@@ -128,8 +132,8 @@ class PooledRunner:
                             instruction = steps.send(answer)
                 finally:
                     pool.checkin(conn)
-        except StopIteration as done:
-            result: T = done.value
+        except StopIteration as stopped:
+            result: T = stopped.value
             return result
 
 
@@ -148,14 +152,15 @@ class BoundRunner:
         conn, cursor = self.conn, self.cursor
         try:
             instruction = next(steps)  # checks the arguments before anything is sent
-        except StopIteration as done:
-            result: T = done.value
+        except StopIteration as stopped:
+            result: T = stopped.value
             return result
         with translating, conn.transaction():
             try:
                 while True:
                     if type(instruction) is Offload:
-                        instruction = steps.send(instruction.fn(*instruction.args))
+                        done = to_thread(instruction.fn, *instruction.args)
+                        instruction = steps.send(done)
                     else:
                         try:
                             answer = _execute(cursor, instruction, translating)
@@ -163,31 +168,34 @@ class BoundRunner:
                             instruction = steps.throw(error)
                         else:
                             instruction = steps.send(answer)
-            except StopIteration as done:
-                result = done.value
+            except StopIteration as stopped:
+                result = stopped.value
         return result
 
 
 def runner_for(source: object, retries: int) -> PooledRunner | BoundRunner:
-    """The runner for a Store made on ``source``: a Pool, or a connection held by the caller."""
+    """The runner for a Store made on ``source``: a pool, or a connection the caller holds."""
     import psycopg
 
-    from shopdb.db import Pool
+    from shopdb.db.pool import Pool
 
-    if isinstance(source, PooledRunner):  # from Store.after: the same pool, reads after a token
+    if isinstance(source, PooledRunner):  # from Store.after: same pool, later reads
         return source
     if isinstance(source, Pool):
         return PooledRunner(source, retries)
     if isinstance(source, psycopg.Connection):
         return BoundRunner(source)
+    pool, conn = Pool.__name__, psycopg.Connection.__name__
     raise TypeError(
-        f"Store needs a shopdb Pool or a psycopg Connection, not {type(source).__name__} "
-        "(an AsyncPool or AsyncConnection goes with AsyncStore)"
+        f"this Store needs a shopdb {pool} or a psycopg {conn}, not {type(source).__name__} "
+        "(a sync Pool goes with Store, an AsyncPool with AsyncStore)"
     )
 
 
 @contextmanager
-def transaction(runner: PooledRunner | BoundRunner) -> Iterator[psycopg.Connection[TupleRow]]:
+def transaction(
+    runner: PooledRunner | BoundRunner,
+) -> Iterator[psycopg.Connection[TupleRow]]:
     """A connection inside a transaction committed when the block ends (a savepoint
     when the runner is already in one)."""
     if isinstance(runner, BoundRunner):

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
     from shopdb.config import Settings
-    from shopdb.embedded import EmbeddedServer
+    from shopdb.connect.embedded import EmbeddedServer
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def resolve_target(url: str | None, settings: Settings, *, announce: bool = True
         url = settings.database_url.get_secret_value()
     if url is not None:
         return Target(primary_url(parse_database_url(url)))
-    from shopdb.embedded import start_embedded
+    from shopdb.connect.embedded import start_embedded
 
     server = start_embedded(
         settings.embedded_dir, announce=announce, durable=settings.embedded_durable

@@ -1,9 +1,11 @@
-"""The async data API: :class:`AsyncStore`, and :class:`AsyncShopper`.
+"""The data API: :class:`Store` and :class:`Shopper` (one user's view of it), and their async twins.
 
-GENERATED from ``sync_api.py`` by ``tools/make_async_api.py``: do not edit
-(``make async-api`` writes it again). The same methods, arguments, return
-models and errors as :class:`~shopdb.store.Store`, each awaitable, over the
-same core operations; they run on the async shell, :mod:`shopdb.store.aio`.
+Written once, async; :mod:`shopdb.store.api` (:class:`~shopdb.store.Store`,
+:class:`~shopdb.store.Shopper`) is generated from it by
+``tools/async_to_sync.py``, and a test fails when the two differ: edit this
+file, then run ``make sync``. Every method is one line over the core's
+operations (:mod:`shopdb.store.users`, ``products``, ``carts``, ``orders``),
+run by the shell :mod:`shopdb.store.runner_async`; the logic lives there, once.
 """
 
 from __future__ import annotations
@@ -24,24 +26,24 @@ from shopdb.schemas import (
     UserRead,
 )
 from shopdb.store import carts, freshness, orders, products, search, users
-from shopdb.store.aio import AsyncBoundRunner, AsyncPooledRunner, runner_for, transaction
+from shopdb.store.runner_async import AsyncBoundRunner, AsyncPooledRunner, runner_for, transaction
 
 if TYPE_CHECKING:
     import psycopg
     from psycopg.rows import TupleRow
 
-    from shopdb.async_db import AsyncPool
+    from shopdb.db.pool_async import AsyncPool
 
 __all__ = ["AsyncShopper", "AsyncStore"]
 
 
 class AsyncStore:
-    """Users, products, carts and orders on a :class:`~shopdb.async_db.AsyncPool`.
+    """Users, products, carts and orders on a :class:`~shopdb.db.Pool` (or an ``AsyncPool``).
 
     Every method is one statement (one round trip) and one transaction,
     returns pydantic models named as the spec's columns, and raises
-    :mod:`shopdb.errors` exceptions. ``AsyncStore(pool)`` takes a pooled
-    connection per call and is thread-safe; ``AsyncStore.bound(conn)`` runs every
+    :mod:`shopdb.errors` exceptions. ``Store(pool)`` takes a pooled
+    connection per call and is thread-safe; ``Store.bound(conn)`` runs every
     call on a psycopg connection you hold. ``retries`` bounds how often an
     operation that hit a deadlock or a serialization failure runs again
     before :class:`~shopdb.errors.ConcurrencyConflict`.
@@ -65,7 +67,7 @@ class AsyncStore:
 
     @classmethod
     def bound(cls, conn: psycopg.AsyncConnection[TupleRow]) -> AsyncStore:
-        """A AsyncStore whose every call runs on ``conn``, inside its open transaction.
+        """A Store whose every call runs on ``conn``, inside its open transaction.
 
         Each call runs in a savepoint, so a refused call leaves the caller's
         transaction usable. The caller commits or rolls back. One caller at a time.
@@ -74,18 +76,18 @@ class AsyncStore:
 
     @property
     def pool(self) -> AsyncPool | None:
-        """The pool calls take their connections from (None for a bound AsyncStore)."""
+        """The pool calls take their connections from (None for a bound Store)."""
         runner = self._runner
         return runner.pool if isinstance(runner, AsyncPooledRunner) else None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncStore]:
-        """A AsyncStore whose calls share one transaction, committed when the block ends.
+        """A Store whose calls share one transaction, committed when the block ends.
 
         An exception rolls everything back. Deadlocks inside the block are
         not retried (the block may have done other things): catch
         :class:`~shopdb.errors.ConcurrencyConflict` and run the block again.
-        Inside a bound AsyncStore (or another transaction) the block is a savepoint.
+        Inside a bound Store (or another transaction) the block is a savepoint.
         """
         async with transaction(self._runner) as conn:
             yield AsyncStore(conn)
@@ -107,12 +109,12 @@ class AsyncStore:
         return await self._runner.run(freshness.position)
 
     def after(self, token: str | None) -> AsyncStore:
-        """This AsyncStore for a caller whose reads must show the state ``token`` marks.
+        """This Store for a caller whose reads must show the state ``token`` marks.
 
         With replicas configured, a read a replica may serve goes to one only
         once it has replayed past the token (checked just before the read),
         else to the primary; a user never sees their own write missing.
-        ``None`` (no token yet) gives this AsyncStore back; so does a bound AsyncStore,
+        ``None`` (no token yet) gives this Store back; so does a bound Store,
         whose reads always see its connection's state. Cheap: one per request.
         Raises :class:`~shopdb.errors.InvalidInput` (``token``) for a string
         :meth:`freshness_token` did not make.
@@ -349,7 +351,7 @@ class AsyncStore:
 
 
 class AsyncShopper:
-    """One user's part of the AsyncStore: their open cart and their orders, nothing else.
+    """One user's part of the Store: their open cart and their orders, nothing else.
 
     ``store.for_user(user_id)``. An endpoint that holds only the signed-in
     user's id handles no other id it would have to check: another user's
@@ -359,7 +361,7 @@ class AsyncShopper:
     __slots__ = ("_runner", "user_id")
 
     def __init__(self, runner: AsyncPooledRunner | AsyncBoundRunner, user_id: int) -> None:
-        """A AsyncStore's runner, for the user with ``user_id`` (see ``AsyncStore.for_user``)."""
+        """A Store's runner, for the user with ``user_id`` (see ``Store.for_user``)."""
         self._runner = runner
         self.user_id = user_id
 

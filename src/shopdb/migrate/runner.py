@@ -11,13 +11,13 @@ their users:
   run starts from it.
 * **Lock waits that do not queue the shop.** Statements wait for a lock at
   most ``ddl_lock_attempt`` at a time and are retried, for
-  ``ddl_lock_timeout`` in all (:mod:`shopdb.lock_policy`); shopdb's own
+  ``ddl_lock_timeout`` in all (:mod:`shopdb.migrate.lock_policy`); shopdb's own
   migrations hold such locks only for catalog changes
   (:mod:`shopdb.online_ddl`).
 * **The application's migrations on top of shopdb's**, in their own
-  directory and Alembic branch (:mod:`shopdb.migration_sources`), applied and
-  reverted in dependency order (:mod:`shopdb.migration_graph`).
-* **A history with checksums** (:mod:`shopdb.migration_history`), so an
+  directory and Alembic branch (:mod:`shopdb.migrate.sources`), applied and
+  reverted in dependency order (:mod:`shopdb.migrate.graph`).
+* **A history with checksums** (:mod:`shopdb.migrate.history`), so an
   applied migration edited afterwards is noticed.
 
 Applications call :func:`run_pending` at start-up (the seed stack's
@@ -35,12 +35,11 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from shopdb import migration_history
 from shopdb.config import Settings, load_settings
 from shopdb.connect import Target, libpq_url, resolve_target
 from shopdb.errors import MigrationError, ShopError, translate
-from shopdb.lock_policy import LockPolicy
-from shopdb.migration_graph import (
+from shopdb.migrate import history as migration_history
+from shopdb.migrate.graph import (
     Migration,
     file_checksum,
     read_scripts,
@@ -48,8 +47,9 @@ from shopdb.migration_graph import (
     upgrade_plan,
     version_heads,
 )
-from shopdb.migration_lock import LOCK_KEY
-from shopdb.migration_sources import Sources, alembic_config
+from shopdb.migrate.lock import LOCK_KEY
+from shopdb.migrate.lock_policy import LockPolicy
+from shopdb.migrate.sources import Sources, alembic_config
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -197,11 +197,11 @@ class Migrator:
 
     def generate(self, name: str, *, autogenerate: bool = False) -> Path:
         """Write a new migration file; with ``autogenerate``, fill it from the difference
-        between the models and the database (see :mod:`shopdb.migration_files`).
+        between the models and the database (see :mod:`shopdb.migrate.files`).
 
         Without ``autogenerate``, no database is touched.
         """
-        from shopdb.migration_files import generate
+        from shopdb.migrate.files import generate
 
         return generate(self, name, autogenerate=autogenerate)
 
@@ -284,7 +284,7 @@ class Migrator:
     def _state(self, conn: Connection) -> list[Migration]:
         from alembic.runtime.migration import MigrationContext
 
-        from shopdb.migration_graph import applied_revisions
+        from shopdb.migrate.graph import applied_revisions
 
         scripts = self.scripts()
         heads = MigrationContext.configure(conn).get_current_heads()
@@ -320,7 +320,7 @@ class Migrator:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        from shopdb.migration_lock import hold
+        from shopdb.migrate.lock import hold
 
         with hold(self.target, self.settings):
             yield

@@ -1,14 +1,28 @@
-"""An :class:`~shopdb.async_db.AsyncPool`'s streaming replicas, probed by an asyncio task.
+"""A pool's streaming replicas: their pools, and the probe that watches them.
 
-:mod:`shopdb.replicas` with ``await``: the same :class:`~shopdb.routing.Router`
-(the rules), the same probe round, on the pool's event loop. The pool
-starts it in :meth:`AsyncPool.open <shopdb.async_db.AsyncPool.open>`, after
-one round, and stops it in ``close()``.
+Written once, async; :mod:`shopdb.db.replicas` is generated from it by
+``tools/async_to_sync.py``. :class:`AsyncReplicas` (``Replicas``) is the
+pool's :class:`~shopdb.db.routing.Router` (the rules, sans I/O) plus its
+I/O: the probe runs in a task on the pool's event loop (sync: in a thread of
+its own, :mod:`shopdb.db.concurrency`). The pool builds it when
+``SHOPDB_REPLICA_URLS`` lists replicas; with none there is no such object,
+no thread, and nothing on the Store's path but one ``is None`` test.
+
+A probe round, every ``replica_probe_interval`` seconds (and once in
+:meth:`AsyncReplicas.start`, before the pool is handed out, so routing
+starts informed):
+
+1. samples the primary's WAL position, on a connection of the probe's own;
+2. asks each replica whether it is still a standby and how far it has
+   replayed (:data:`~shopdb.db.routing.REPLICA_PROBE`), and judges it;
+3. opens the pool of a replica that came (back) up, and waits for its
+   connections before reads go there, so no read waits on a reconnection;
+   closes the pool of one that is down, so its pool does not retry a dead
+   server in the background.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from contextlib import suppress
@@ -16,10 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 from shopdb.config import replica_urls
 from shopdb.connect import Target, libpq_url
-from shopdb.errors import translate
-from shopdb.pooling import connection_kwargs
-from shopdb.replicas import PROBE_NAME
-from shopdb.routing import (
+from shopdb.db.concurrency_async import Lock, Repeating
+from shopdb.db.connections import connection_kwargs
+from shopdb.db.routing import (
     PRIMARY_PROBE,
     REPLICA_PROBE,
     Replica,
@@ -27,22 +40,26 @@ from shopdb.routing import (
     RoutingStats,
     replica_settings,
 )
+from shopdb.errors import translate
 
 if TYPE_CHECKING:
     import psycopg
     from psycopg.rows import TupleRow
 
-    from shopdb.async_db import AsyncPool
     from shopdb.config import Settings
+    from shopdb.db.pool_async import AsyncPool
 
-log = logging.getLogger("shopdb.routing")
+log = logging.getLogger("shopdb.db.routing")
+
+#: What the probe's connections are called in ``pg_stat_activity``.
+PROBE_NAME = "shopdb probe"
 
 
 class AsyncReplicas(Router["AsyncPool"]):
-    """The replicas of an :class:`~shopdb.async_db.AsyncPool` (``pool.replicas``).
+    """The replicas of a pool (``pool.replicas``), probed in the background.
 
     :meth:`stats` says where operations went and what each replica is
-    doing; ``await`` :meth:`probe` runs a probe round now.
+    doing; :meth:`probe` runs a probe round now. Closed with the pool.
     """
 
     def __init__(self, primary: AsyncPool, settings: Settings) -> None:
@@ -55,23 +72,24 @@ class AsyncReplicas(Router["AsyncPool"]):
             "application_name": PROBE_NAME,
             "prepare_threshold": None,
         }
+        # The probe's own connections: the primary's under None, each replica's under it.
         self._probes: dict[Replica[AsyncPool] | None, psycopg.AsyncConnection[TupleRow]] = {}
-        self._round = asyncio.Lock()
+        self._round = Lock()
         self._closed = False
-        self._task: asyncio.Task[None] | None = None
+        self._repeating = Repeating(
+            settings.replica_probe_interval, self._tick, name="shopdb-replica-probe"
+        )
 
     async def start(self) -> None:
-        """Probe once, then every ``replica_probe_interval`` seconds in a task."""
+        """Probe once, then every ``replica_probe_interval`` seconds in the background."""
         await self.probe()
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="shopdb-probe")
+        self._repeating.start()
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.replica_probe_interval)
-            try:
-                await self.probe()
-            except Exception:  # a probe must never die: log it, and probe again later
-                log.exception("replica probe round failed")
+    async def _tick(self) -> None:
+        try:
+            await self.probe()
+        except Exception:  # a probe must never die: log it, and probe again later
+            log.exception("replica probe round failed")
 
     async def probe(self) -> RoutingStats:
         """Probe the primary and every replica now, and return the stats that result."""
@@ -121,9 +139,8 @@ class AsyncReplicas(Router["AsyncPool"]):
     async def _open_pool(self, replica: Replica[AsyncPool]) -> str | None:
         from psycopg_pool import PoolTimeout
 
-        from shopdb.async_db import AsyncPool
-
-        pool = await AsyncPool.open(Target(replica.url), self._pool_settings)
+        # The primary's own class: a replica's pool is the same kind of pool.
+        pool = await type(self.primary).open(Target(replica.url), self._pool_settings)
         try:
             await pool.driver.wait(timeout=self.settings.connect_timeout)
         except PoolTimeout:
@@ -140,9 +157,7 @@ class AsyncReplicas(Router["AsyncPool"]):
     async def close(self) -> None:
         """Stop probing; close every replica's pool and the probe's connections."""
         self._closed = True
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._repeating.stop()
         async with self._round:
             for replica in self.replicas:
                 replica.usable, replica.problem = False, "closed"

@@ -216,7 +216,7 @@ class InvalidInput(ShopError):
 
 
 def _problem_of(error: Mapping[str, Any]) -> Problem:
-    from shopdb.messages import reason_for
+    from shopdb.errors.wording import reason_for
 
     loc = [str(part) for part in error.get("loc", ())]
     if loc and loc[0] in _LOCATIONS:

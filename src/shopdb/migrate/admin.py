@@ -59,7 +59,7 @@ def grant_app_role(
     """Create or update a login role that may do what the Store does, and nothing more.
 
     Everything the role held on shopdb's tables, sequences and login functions
-    is revoked, then exactly :data:`shopdb.privileges.APP_GRANTS` are granted
+    is revoked, then exactly :data:`shopdb.migrate.privileges.APP_GRANTS` are granted
     (column by column where the Store needs only some columns): it cannot read
     ``users.password_hash`` (logins go through ``SECURITY DEFINER``
     functions), delete orders, lines or adjustments, or change an order's
@@ -130,7 +130,7 @@ def _revocations(conn: psycopg.Connection[Any], role: sql.Identifier) -> list[sq
     """REVOKE ALL on each of shopdb's tables, sequences and login functions that exists."""
     from psycopg import sql
 
-    from shopdb.privileges import APP_GRANTS, REVOKED_SEQUENCES, REVOKED_TABLES
+    from shopdb.migrate.privileges import APP_GRANTS, REVOKED_SEQUENCES, REVOKED_TABLES
 
     functions = [g.on for g in APP_GRANTS if g.kind == "function"]
     functions.append("shopdb_login_key(text,text)")
@@ -154,10 +154,10 @@ def _revocations(conn: psycopg.Connection[Any], role: sql.Identifier) -> list[sq
 
 
 def _grants(conn: psycopg.Connection[Any], role: sql.Identifier) -> list[sql.Composed]:
-    """:data:`~shopdb.privileges.APP_GRANTS` as statements."""
+    """:data:`~shopdb.migrate.privileges.APP_GRANTS` as statements."""
     from psycopg import sql
 
-    from shopdb.privileges import APP_GRANTS
+    from shopdb.migrate.privileges import APP_GRANTS
 
     statements = []
     for grant in APP_GRANTS:

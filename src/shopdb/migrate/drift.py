@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from sqlalchemy import MetaData
     from sqlalchemy.engine import Connection
 
-    from shopdb.migrate import Migration, Migrator
+    from shopdb.migrate.runner import Migration, Migrator
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def check(migrator: Migrator) -> DriftReport:
     The models are shopdb's tables, and the application's when
     ``SHOPDB_APP_METADATA`` names its metadata.
     """
-    from shopdb.migration_sources import target_metadata
+    from shopdb.migrate.sources import target_metadata
 
     state = migrator.migrations()
     metadata = target_metadata(migrator.settings)
@@ -68,7 +68,7 @@ def schema_differences(conn: Connection, metadata: Sequence[MetaData] | None = N
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from shopdb.migration_sources import include_tables
+    from shopdb.migrate.sources import include_tables
 
     if metadata is None:
         from shopdb.schema import metadata as shopdb_metadata
