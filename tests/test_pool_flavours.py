@@ -71,9 +71,7 @@ class Either:
 
 
 @contextmanager
-def either(
-    flavour: Flavour, target: Target, settings: Any, loop: LoopThread
-) -> Iterator[Either]:
+def either(flavour: Flavour, target: Target, settings: Any, loop: LoopThread) -> Iterator[Either]:
     if flavour == "sync":
         with Pool(target, settings) as pool:
             yield Either(pool, loop)

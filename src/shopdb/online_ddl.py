@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from shopdb.errors import MigrationError
 from shopdb.migrate.lock_policy import LockPolicy, set_lock_timeout
+from shopdb.migrate.state import run_state
 
 if TYPE_CHECKING:
     from alembic.runtime.migration import MigrationContext
@@ -65,13 +66,6 @@ _CONFDELTYPE = {
     "SET NULL": "n",
     "SET DEFAULT": "d",
 }
-#: config.attributes key set when a migration leaves its transaction for online steps
-#: (what it ran before is committed then): it is not retried whole.
-OUTSIDE_TRANSACTION = "shopdb.outside_transaction"
-#: config.attributes key set once an online step has changed the schema: a rerun finishes it.
-STEPS_DONE = "shopdb.online_steps_done"
-#: config.attributes key holding the run's :class:`LockPolicy`.
-LOCK_POLICY = "shopdb.migrate.lock_policy"
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]{0,62}$")
 
 _CONSTRAINT = """
@@ -103,7 +97,7 @@ def outside_transaction() -> Iterator[OnlineDDL]:
             # What ran so far in this migration is committed now, and so is
             # every step below: a failure from here on is finished by a rerun,
             # not rolled back.
-            ddl.attributes[OUTSIDE_TRANSACTION] = True
+            ddl.run.outside_transaction = True
         yield ddl
         # The migration's own transaction (its version row) waits briefly again.
         ddl.wait_briefly()
@@ -114,10 +108,9 @@ class OnlineDDL:
 
     def __init__(self, context: MigrationContext) -> None:
         self._context = context
-        attributes = context.config.attributes if context.config is not None else {}
-        self._policy: LockPolicy = attributes.get(LOCK_POLICY) or LockPolicy()
-        #: The run's ``config.attributes`` (a plain dict when there is no config).
-        self.attributes: dict[str, Any] = attributes
+        #: The run's shared state (a fresh one when there is no config).
+        self.run = run_state(context.config.attributes if context.config is not None else {})
+        self._policy: LockPolicy = self.run.lock_policy or LockPolicy()
         # The session's lock_timeout, as env.py set it: SET only when it changes.
         self._lock_timeout = self._policy.attempt
 
@@ -177,7 +170,7 @@ class OnlineDDL:
         if self.offline:
             return 0
         count = int(self._connection().exec_driver_sql(statement, dict(params)).rowcount)
-        self.attributes[STEPS_DONE] = True
+        self.run.steps_done = True
         return count
 
     def note(self, text: str) -> None:
@@ -390,14 +383,14 @@ class OnlineDDL:
             self._emit(statement)
             return
         self._policy.retry(lambda: self._run(statement))
-        self.attributes[STEPS_DONE] = True
+        self.run.steps_done = True
 
     def unblocking(self, statement: str) -> None:
         """Run a statement whose lock blocks no query (it may wait the whole budget at once)."""
         self._wait_up_to(self._policy.budget)
         self._emit(statement)
         if not self.offline:
-            self.attributes[STEPS_DONE] = True
+            self.run.steps_done = True
 
     def wait_briefly(self) -> None:
         """Set the session's lock_timeout back to one short attempt."""
@@ -435,9 +428,9 @@ class OnlineDDL:
         found = self._fetch(_INDEX, {"name": name})
         if found is not None and not found[0]:
             # Undoing the failed build is not a step done.
-            done = self.attributes.get(STEPS_DONE, False)
+            done = self.run.steps_done
             self.drop_index(name)
-            self.attributes[STEPS_DONE] = done
+            self.run.steps_done = done
 
     def _connection(self) -> Any:
         connection = self._context.connection

@@ -247,7 +247,7 @@ class Migrator:
         """Apply or revert exactly ``attempt.migration``, on a connection of its own."""
         from alembic import command
 
-        from shopdb.online_ddl import OUTSIDE_TRANSACTION, STEPS_DONE
+        from shopdb.migrate.state import run_state
 
         migration = attempt.migration
         ran: list[str] = []
@@ -261,8 +261,9 @@ class Migrator:
                 else:
                     command.downgrade(config, _below(migration))
             finally:
-                attempt.outside |= bool(config.attributes.get(OUTSIDE_TRANSACTION))
-                attempt.steps_done |= bool(config.attributes.get(STEPS_DONE))
+                run = run_state(config.attributes)
+                attempt.outside |= run.outside_transaction
+                attempt.steps_done |= run.steps_done
         if ran != [migration.revision]:  # pragma: no cover (a guard on Alembic's resolution)
             raise MigrationError(f"Alembic ran {ran or 'nothing'} instead of {migration.revision}")
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shopdb.errors import ConfigurationError
+from shopdb.migrate.state import KEY, RunState
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -80,10 +81,9 @@ def alembic_config(
 ) -> Config:
     """An Alembic ``Config`` for shopdb's migrations and the application's.
 
-    ``attributes`` go to ``config.attributes``, where env.py reads them:
-    ``connection`` (a SQLAlchemy Connection or Engine), ``settings``,
-    ``target_metadata``, ``include_name``. Without ``settings``, they are
-    read from the environment and ``.env``.
+    ``attributes`` are fields of the run's :class:`~shopdb.migrate.state.RunState`
+    (``connection``, ``target_metadata``, ``include_name``, ...), which env.py
+    reads. Without ``settings``, they are read from the environment and ``.env``.
     """
     from alembic.config import Config
 
@@ -99,8 +99,7 @@ def alembic_config(
         "version_locations", os.pathsep.join(str(p) for p in sources.locations())
     )
     config.set_main_option("file_template", "%%(rev)s_%%(slug)s")
-    config.attributes["settings"] = settings
-    config.attributes.update(attributes)
+    config.attributes[KEY] = RunState(settings=settings, **attributes)
     return config
 
 

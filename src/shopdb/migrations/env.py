@@ -28,31 +28,31 @@ from sqlalchemy.pool import NullPool
 from shopdb.config import load_settings
 from shopdb.migrate.lock_policy import LockPolicy
 from shopdb.migrate.sources import include_tables, target_metadata
-from shopdb.online_ddl import LOCK_POLICY
+from shopdb.migrate.state import run_state
 
 config = context.config
-settings = config.attributes.get("settings") or load_settings()
-policy = LockPolicy.from_settings(settings)
-config.attributes[LOCK_POLICY] = policy
-metadata = config.attributes.get("target_metadata") or target_metadata(settings)
+run = run_state(config.attributes)
+settings = run.settings or load_settings()
+policy = run.lock_policy = LockPolicy.from_settings(settings)
+metadata = run.target_metadata or target_metadata(settings)
 metadatas = list(metadata) if isinstance(metadata, list | tuple) else [metadata]
 options: dict[str, Any] = {
     "target_metadata": metadata,
     "transaction_per_migration": True,
     "compare_type": True,
     "compare_server_default": True,
-    "include_name": config.attributes.get("include_name") or include_tables(metadatas),
-    "on_version_apply": config.attributes.get("on_version_apply", ()),
+    "include_name": run.include_name or include_tables(metadatas),
+    "on_version_apply": run.on_version_apply,
 }
 
 
 def run_offline() -> None:
     """Print the SQL (``--sql``)."""
     context.configure(
-        url=config.attributes.get("url") or config.get_main_option("sqlalchemy.url"),
+        url=run.url or config.get_main_option("sqlalchemy.url"),
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
-        output_buffer=config.attributes.get("output_buffer"),
+        output_buffer=run.output_buffer,
         **options,
     )
     for statement in policy.session_statements():
@@ -76,7 +76,7 @@ def run_online(connection: Connection) -> None:
 
 def connectable() -> Any:
     """The Connection or Engine to migrate with."""
-    given = config.attributes.get("connection")
+    given = run.connection
     if given is not None:
         return given
     url = config.get_main_option("sqlalchemy.url")
