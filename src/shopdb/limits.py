@@ -1,10 +1,27 @@
-"""Bounds on stored values, shared by the input schemas and the database checks.
+"""The rules on stored values: their bounds, and the one check of each.
 
-The database enforces each of these itself (migration ``harden_integrity``);
-the schemas check them first so a caller gets the same message sooner.
+The bounds are constants; each rule is a function that returns what is wrong
+with a value (a reason, ready for :class:`~shopdb.errors.InvalidInput` or a
+bulk import's report, never the value itself) or None. The input schemas
+(:mod:`shopdb.schemas`), the Store, the bulk importer (:mod:`shopdb.bulk`) and
+the database's CHECK constraints (:mod:`shopdb.schema`) all take them from
+here, so they cannot disagree; ``tests/test_rules_table.py`` feeds one table
+of values to all four. The database enforces each bound itself (migrations
+``harden_integrity`` onwards); the Python checks say the same thing sooner.
+
+What the database cannot see, Python alone enforces: how a price is spelled
+(a JSON string matching :data:`PRICE_PATTERN`, never a JSON number) and that a
+count is an integer and not a string or a boolean.
+
+This module imports nothing from shopdb: everything else stands on it.
 """
 
 from __future__ import annotations
+
+import re
+import unicodedata
+from decimal import Decimal, InvalidOperation
+from typing import Literal, get_args
 
 #: Longest username, in characters.
 USERNAME_MAX = 64
@@ -60,8 +77,10 @@ TOTAL_PATTERN = r"^(0|[1-9][0-9]{0,17})(\.[0-9]{1,2})?$"
 #: What counts as white space in names, written so that Python's ``re`` and a
 #: JSON Schema (ECMA-262) regex read the same class: ECMA-262's ``\s``.
 SPACE = "\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff"
-#: Order statuses, and which may follow which.
-ORDER_STATUSES = ("placed", "paid", "shipped", "cancelled")
+#: An order's status (the type), and the statuses in the order an order goes through them
+#: (cancelled aside): written once, here.
+OrderStatus = Literal["placed", "paid", "shipped", "cancelled"]
+ORDER_STATUSES: tuple[OrderStatus, ...] = get_args(OrderStatus)
 
 #: Logins tried per login (username or email, lower-cased) within the window before
 #: further tries are refused without running argon2 (``TooManyAttempts``), and the
@@ -72,8 +91,10 @@ ORDER_STATUSES = ("placed", "paid", "shipped", "cancelled")
 #: (migration ``0009`` freezes these values in ``shopdb_login_begin``).
 LOGIN_ATTEMPTS = 10
 LOGIN_WINDOW = 15 * 60
-#: What a user may be: a shopper, or staff who may change the catalog. New users are customers.
-USER_ROLES = ("customer", "staff")
+#: What a user may be: a shopper, or staff who may change the catalog. New users are
+#: customers (the first).
+UserRole = Literal["customer", "staff"]
+USER_ROLES: tuple[UserRole, ...] = get_args(UserRole)
 #: Catalog search (``Store.search_products``, migration 0011). The text search
 #: configuration of ``products.search``: English stemming and stop words, so
 #: "kettles" finds "kettle". One configuration for the whole catalog (a
@@ -91,3 +112,233 @@ SEARCH_PAGE_MAX = 100
 SEARCH_PAGE_DEFAULT = 20
 #: Longest cursor accepted, in characters (a real one is far shorter).
 SEARCH_CURSOR_MAX = 2048
+
+#: Order statuses, as a CHECK's list: ``'placed', 'paid', 'shipped', 'cancelled'``.
+ORDER_STATUSES_SQL = ", ".join(f"'{status}'" for status in ORDER_STATUSES)
+#: User roles, as a CHECK's list: ``'customer', 'staff'``.
+USER_ROLES_SQL = ", ".join(f"'{role}'" for role in USER_ROLES)
+
+# --- Character classes -------------------------------------------------------------
+# The insides of regex brackets, written with ``\\uXXXX`` escapes so that Python's
+# ``re``, PostgreSQL's regular expressions and a JSON Schema pattern (ECMA-262) read
+# them alike; the ``*_ASTRAL`` parts name code points above U+FFFF, which ECMA-262
+# (without its ``u`` flag) cannot, and so are left out of the JSON Schemas only.
+# (shopdb.names re-exports them, with the username rules built on them.)
+
+#: C0 and C1 controls (general category Cc), NUL included.
+CONTROL = "\\u0000-\\u001f\\u007f-\\u009f"
+#: Controls again, without tab and newline: what a description may not hold.
+CONTROL_BUT_TAB_NEWLINE = "\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f"
+#: Bidi embeddings, overrides and isolates: they reorder what follows them.
+BIDI_CONTROL = "\\u202a-\\u202e\\u2066-\\u2069"
+#: Line and paragraph separators: a line break by another name.
+LINE_SEPARATOR = "\\u2028\\u2029"
+#: Unicode's Default_Ignorable_Code_Point in the BMP: drawn as nothing (zero-width
+#: spaces and joiners, bidi marks and controls, soft hyphen, variation selectors,
+#: the Hangul fillers U+115F, U+1160, U+3164, U+FFA0).
+INVISIBLE = (
+    "\\u00ad\\u034f\\u061c\\u115f\\u1160\\u17b4\\u17b5\\u180b-\\u180f\\u200b-\\u200f"
+    "\\u202a-\\u202e\\u2060-\\u206f\\u3164\\ufe00-\\ufe0f\\ufeff\\uffa0\\ufff0-\\ufff8"
+)
+#: Default_Ignorable_Code_Point above the BMP (tags, musical formatting, ...).
+INVISIBLE_ASTRAL = "\\U0001bca0-\\U0001bca3\\U0001d173-\\U0001d17a\\U000e0000-\\U000e0fff"
+#: Characters drawn blank that are not white space: BRAILLE PATTERN BLANK.
+BLANK = "\\u2800"
+
+#: What no email may hold (white space is refused by its shape already).
+EMAIL_FORBIDDEN = CONTROL + INVISIBLE + BLANK + LINE_SEPARATOR
+#: What no product name may hold.
+NAME_FORBIDDEN = CONTROL + BIDI_CONTROL + LINE_SEPARATOR
+#: What does not count as a visible character of a product name.
+NAME_INVISIBLE = SPACE + INVISIBLE + BLANK
+#: What no username may hold: PRECIS refuses these and more; the database checks these.
+USERNAME_FORBIDDEN = "@" + CONTROL + SPACE + INVISIBLE + BLANK
+
+#: The database's CHECKs (migration 0010), in PostgreSQL's regular expressions.
+USERNAME_CHECK = f"username !~ '[{USERNAME_FORBIDDEN}{INVISIBLE_ASTRAL}]'"
+EMAIL_CHECK = f"email !~ '[{EMAIL_FORBIDDEN}{INVISIBLE_ASTRAL}]'"
+NAME_CHECK = f"name !~ '[{NAME_FORBIDDEN}]' AND name ~ '[^{NAME_INVISIBLE}{INVISIBLE_ASTRAL}]'"
+DESCRIPTION_CHECK = f"description !~ '[{CONTROL_BUT_TAB_NEWLINE}]'"
+
+_EMAIL_PART = f"[^@{SPACE}{EMAIL_FORBIDDEN}]+"
+#: The shape of an email the input schemas accept (stricter than the database's
+#: :data:`EMAIL_PATTERN`: no control or invisible character in any part).
+EMAIL_SHAPE = f"^{_EMAIL_PART}@{_EMAIL_PART}\\.{_EMAIL_PART}$"
+
+_EMAIL_FORBIDDEN = re.compile(f"[{EMAIL_FORBIDDEN}{INVISIBLE_ASTRAL}]")
+_EMAIL_SHAPE = re.compile(EMAIL_SHAPE)
+_NAME_FORBIDDEN = re.compile(f"[{NAME_FORBIDDEN}]")
+_NAME_VISIBLE = re.compile(f"[^{NAME_INVISIBLE}{INVISIBLE_ASTRAL}]")
+_DESCRIPTION_FORBIDDEN = re.compile(f"[{CONTROL_BUT_TAB_NEWLINE}]")
+_PRICE = re.compile(PRICE_PATTERN)
+_CENT = Decimal(1).scaleb(-PRICE_SCALE)
+
+# --- The rules ------------------------------------------------------------------------
+# Each returns the reason a value breaks the rule, or None. The wording is the API's.
+
+#: Why a price given as anything but a string (or, in Python, a Decimal) is refused.
+PRICE_NOT_TEXT = 'must be a string such as "19.99" (a number could lose cents)'
+#: Why a price string that does not match :data:`PRICE_PATTERN` is refused.
+PRICE_BAD_TEXT = f'must be a string of digits with at most {PRICE_SCALE} decimals, such as "19.99"'
+
+
+def text_problem(value: str) -> str | None:
+    """Whether PostgreSQL can hold ``value``: no NUL, and encodable as UTF-8 (no lone
+    surrogate). Every stored text obeys it. Nothing is trimmed: spaces are kept."""
+    if "\x00" in value:
+        return "must not contain the NUL character"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "must be valid Unicode text (it holds a lone surrogate)"
+    return None
+
+
+def storable(value: str) -> bool:
+    """Whether PostgreSQL can hold ``value`` (:func:`text_problem` finds nothing)."""
+    return text_problem(value) is None
+
+
+def length_problem(value: str, longest: int, shortest: int = 0) -> str | None:
+    """Whether ``value`` has ``shortest`` to ``longest`` characters (code points)."""
+    if len(value) < shortest:
+        return "must not be empty" if shortest == 1 else f"must be at least {shortest} characters"
+    if len(value) > longest:
+        return f"must be at most {longest} character" + ("" if longest == 1 else "s")
+    return None
+
+
+def character_name(char: str) -> str:
+    """``U+202E RIGHT-TO-LEFT OVERRIDE``: a character told apart from its look."""
+    name = unicodedata.name(char, "")
+    return f"U+{ord(char):04X} {name}".rstrip()
+
+
+def name_characters_problem(value: str) -> str | None:
+    """What is wrong with a product name's characters (not its length), or None."""
+    found = _NAME_FORBIDDEN.search(value)
+    if found is not None:
+        return (
+            "must not contain control characters, bidi controls or line breaks "
+            f"({character_name(found[0])})"
+        )
+    if not _NAME_VISIBLE.search(value):
+        return "must not be blank" if value.isspace() else "must not be only invisible characters"
+    return None
+
+
+def description_characters_problem(value: str) -> str | None:
+    """What is wrong with a product description's characters, or None."""
+    found = _DESCRIPTION_FORBIDDEN.search(value)
+    if found is None:
+        return None
+    named = character_name(found[0])
+    return f"must not contain control characters other than newline and tab ({named})"
+
+
+def email_characters_problem(value: str) -> str | None:
+    """What is wrong with the characters of an email (its shape is checked apart), or None."""
+    found = _EMAIL_FORBIDDEN.search(value)
+    if found is None:
+        return None
+    named = character_name(found[0])
+    return f"must not contain control, invisible or formatting characters ({named})"
+
+
+def name_problem(value: str) -> str | None:
+    """A product name (also an order line's): 1 to :data:`PRODUCT_NAME_MAX` characters,
+    storable, a visible character, no control, bidi control or line break."""
+    return (
+        length_problem(value, PRODUCT_NAME_MAX, 1)
+        or text_problem(value)
+        or name_characters_problem(value)
+    )
+
+
+def description_problem(value: str) -> str | None:
+    """A product description: at most :data:`DESCRIPTION_MAX` characters, storable, no
+    control character but tab and newline. (None, no description, is not text.)"""
+    return (
+        length_problem(value, DESCRIPTION_MAX)
+        or text_problem(value)
+        or description_characters_problem(value)
+    )
+
+
+def email_problem(value: str) -> str | None:
+    """An email, after NFKC: 1 to :data:`EMAIL_MAX` characters, storable, no control or
+    invisible character, shaped like ``name@example.com``."""
+    problem = length_problem(value, EMAIL_MAX, 1) or text_problem(value)
+    problem = problem or email_characters_problem(value)
+    if problem is None and not _EMAIL_SHAPE.fullmatch(value):
+        return "must look like an email address, such as name@example.com"
+    return problem
+
+
+def username_problem(value: str) -> str | None:
+    """The bounds of a username, after NFKC: 1 to :data:`USERNAME_MAX` characters, storable.
+    (Which characters it may hold is PRECIS's rule: :func:`shopdb.names.prepare_username`.)"""
+    return length_problem(value, USERNAME_MAX, 1) or text_problem(value)
+
+
+def price_problem(amount: Decimal) -> str | None:
+    """What is wrong with ``amount`` as a price, or None: the rule the database's
+    ``ck_products_price_scale`` and ``ck_products_price_nonnegative_finite`` enforce."""
+    if not amount.is_finite():
+        return "must be a finite amount"
+    if amount < 0:
+        return "must be at least 0"
+    if amount >= PRICE_LIMIT:
+        return f"must be less than {PRICE_LIMIT:,}"
+    try:
+        exact = amount.quantize(_CENT)
+    except InvalidOperation:
+        exact = None
+    if exact != amount:
+        return f"must have at most {PRICE_SCALE} decimal places"
+    return None
+
+
+def price_text_problem(text: str) -> str | None:
+    """A price written as text (JSON's string, a CSV cell): :data:`PRICE_PATTERN`, no
+    sign, exponent, spaces or leading zeros, then :func:`price_problem`."""
+    if not _PRICE.fullmatch(text):
+        return PRICE_BAD_TEXT
+    return price_problem(Decimal(text))
+
+
+def price_input_problem(value: object) -> str | None:
+    """A price as given: text (:func:`price_text_problem`) or, from Python, a Decimal
+    (:func:`price_problem`); never a float, a bool or (in JSON) a number."""
+    if isinstance(value, str):
+        return price_text_problem(value)
+    if isinstance(value, Decimal):
+        return price_problem(value)
+    return PRICE_NOT_TEXT
+
+
+def count_problem(value: object, least: int = 0, most: int = INT_MAX) -> str | None:
+    """A count (stock) or, with ``least=1``, a quantity: an int, not a bool nor a
+    string, from ``least`` to ``most`` (an INTEGER column)."""
+    if type(value) is not int:
+        return "must be an integer"
+    if value < least:
+        return f"must be at least {least}"
+    if value > most:
+        return f"must be at most {most}"
+    return None
+
+
+def status_problem(value: object) -> str | None:
+    """An order status: one of :data:`ORDER_STATUSES`."""
+    if value not in ORDER_STATUSES:
+        return f"must be one of {', '.join(ORDER_STATUSES)}"
+    return None
+
+
+def role_problem(value: object) -> str | None:
+    """A user's role: one of :data:`USER_ROLES`."""
+    if value not in USER_ROLES:
+        return f"must be one of {', '.join(USER_ROLES)}"
+    return None

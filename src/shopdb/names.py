@@ -1,6 +1,6 @@
 """Names people read: usernames, emails and product names that cannot impersonate or hide.
 
-The one place for these rules; the input schemas, the Store, the bulk import,
+The one place for the username rules; the input schemas, the Store, the bulk import,
 seeding and the database's CHECKs all take them from here.
 
 **Usernames** are prepared as RFC 8265 says for its UsernameCaseMapped
@@ -31,11 +31,10 @@ line separator, and at least one visible character (not only spaces,
 zero-width characters, U+2800 or U+3164). **Descriptions** hold no control
 character except newline and tab.
 
-The character classes are the insides of regex brackets, written with
-``\\uXXXX`` escapes so that Python's ``re``, PostgreSQL's regular
-expressions and a JSON Schema pattern (ECMA-262) read them alike; the
-``*_ASTRAL`` parts name code points above U+FFFF, which ECMA-262 (without
-its ``u`` flag) cannot, and so are left out of the JSON Schemas only.
+The character classes, and the rules of emails, product names and
+descriptions, are written in :mod:`shopdb.limits` with every other rule on
+stored values, and named here too; the username rules (PRECIS, the keys)
+are this module's.
 """
 
 from __future__ import annotations
@@ -46,53 +45,61 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from shopdb.limits import SPACE, USERNAME_MAX
+from shopdb.limits import (
+    BIDI_CONTROL,
+    BLANK,
+    CONTROL,
+    CONTROL_BUT_TAB_NEWLINE,
+    DESCRIPTION_CHECK,
+    EMAIL_CHECK,
+    EMAIL_FORBIDDEN,
+    INVISIBLE,
+    INVISIBLE_ASTRAL,
+    LINE_SEPARATOR,
+    NAME_CHECK,
+    NAME_FORBIDDEN,
+    NAME_INVISIBLE,
+    USERNAME_CHECK,
+    USERNAME_FORBIDDEN,
+    USERNAME_MAX,
+    character_name,
+)
+from shopdb.limits import description_characters_problem as description_problem
+from shopdb.limits import email_characters_problem as email_problem
+from shopdb.limits import name_characters_problem as product_name_problem
+
+# The character classes and the character rules of emails, product names and
+# descriptions live in shopdb.limits with the other rules; named here too, as before.
+__all__ = [
+    "BIDI_CONTROL",
+    "BLANK",
+    "CONTROL",
+    "CONTROL_BUT_TAB_NEWLINE",
+    "DESCRIPTION_CHECK",
+    "EMAIL_CHECK",
+    "EMAIL_FORBIDDEN",
+    "INVISIBLE",
+    "INVISIBLE_ASTRAL",
+    "LINE_SEPARATOR",
+    "NAME_CHECK",
+    "NAME_FORBIDDEN",
+    "NAME_INVISIBLE",
+    "USERNAME_CHECK",
+    "USERNAME_FORBIDDEN",
+    "description_problem",
+    "email_problem",
+    "login_key",
+    "prepare_username",
+    "product_name_problem",
+    "username_key",
+]
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from precis_i18n.profile import Profile
 
-#: C0 and C1 controls (general category Cc), NUL included.
-CONTROL = "\\u0000-\\u001f\\u007f-\\u009f"
-#: Controls again, without tab and newline: what a description may not hold.
-CONTROL_BUT_TAB_NEWLINE = "\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f"
-#: Bidi embeddings, overrides and isolates: they reorder what follows them.
-BIDI_CONTROL = "\\u202a-\\u202e\\u2066-\\u2069"
-#: Line and paragraph separators: a line break by another name.
-LINE_SEPARATOR = "\\u2028\\u2029"
-#: Unicode's Default_Ignorable_Code_Point in the BMP: drawn as nothing (zero-width
-#: spaces and joiners, bidi marks and controls, soft hyphen, variation selectors,
-#: the Hangul fillers U+115F, U+1160, U+3164, U+FFA0).
-INVISIBLE = (
-    "\\u00ad\\u034f\\u061c\\u115f\\u1160\\u17b4\\u17b5\\u180b-\\u180f\\u200b-\\u200f"
-    "\\u202a-\\u202e\\u2060-\\u206f\\u3164\\ufe00-\\ufe0f\\ufeff\\uffa0\\ufff0-\\ufff8"
-)
-#: Default_Ignorable_Code_Point above the BMP (tags, musical formatting, ...).
-INVISIBLE_ASTRAL = "\\U0001bca0-\\U0001bca3\\U0001d173-\\U0001d17a\\U000e0000-\\U000e0fff"
-#: Characters drawn blank that are not white space: BRAILLE PATTERN BLANK.
-BLANK = "\\u2800"
-
-#: What no email may hold (white space is refused by its shape already).
-EMAIL_FORBIDDEN = CONTROL + INVISIBLE + BLANK + LINE_SEPARATOR
-#: What no product name may hold.
-NAME_FORBIDDEN = CONTROL + BIDI_CONTROL + LINE_SEPARATOR
-#: What does not count as a visible character of a product name.
-NAME_INVISIBLE = SPACE + INVISIBLE + BLANK
-#: What no username may hold: PRECIS refuses these and more; the database checks these.
-USERNAME_FORBIDDEN = "@" + CONTROL + SPACE + INVISIBLE + BLANK
-
-_EMAIL_FORBIDDEN = re.compile(f"[{EMAIL_FORBIDDEN}{INVISIBLE_ASTRAL}]")
-_NAME_FORBIDDEN = re.compile(f"[{NAME_FORBIDDEN}]")
-_NAME_VISIBLE = re.compile(f"[^{NAME_INVISIBLE}{INVISIBLE_ASTRAL}]")
-_DESCRIPTION_FORBIDDEN = re.compile(f"[{CONTROL_BUT_TAB_NEWLINE}]")
 _INVISIBLE = re.compile(f"[{INVISIBLE}{INVISIBLE_ASTRAL}]")
-
-#: The database's CHECKs (migration 0010), in PostgreSQL's regular expressions.
-USERNAME_CHECK = f"username !~ '[{USERNAME_FORBIDDEN}{INVISIBLE_ASTRAL}]'"
-EMAIL_CHECK = f"email !~ '[{EMAIL_FORBIDDEN}{INVISIBLE_ASTRAL}]'"
-NAME_CHECK = f"name !~ '[{NAME_FORBIDDEN}]' AND name ~ '[^{NAME_INVISIBLE}{INVISIBLE_ASTRAL}]'"
-DESCRIPTION_CHECK = f"description !~ '[{CONTROL_BUT_TAB_NEWLINE}]'"
 
 # Nonspacing marks over these letters (Latin, Greek, Cyrillic; ASCII digits and
 # punctuation) are accents, left out of the key; elsewhere they may be vowels.
@@ -174,41 +181,6 @@ def login_key(login: str) -> str | None:
         return None
 
 
-def email_problem(value: str) -> str | None:
-    """What is wrong with the characters of an email (its shape is checked apart), or None."""
-    found = _EMAIL_FORBIDDEN.search(value)
-    if found is None:
-        return None
-    return f"must not contain control, invisible or formatting characters ({_named(found[0])})"
-
-
-def product_name_problem(value: str) -> str | None:
-    """What is wrong with a product name's characters (not its length), or None."""
-    found = _NAME_FORBIDDEN.search(value)
-    if found is not None:
-        return (
-            "must not contain control characters, bidi controls or line breaks "
-            f"({_named(found[0])})"
-        )
-    if not _NAME_VISIBLE.search(value):
-        return "must not be blank" if value.isspace() else "must not be only invisible characters"
-    return None
-
-
-def description_problem(value: str) -> str | None:
-    """What is wrong with a product description's characters, or None."""
-    found = _DESCRIPTION_FORBIDDEN.search(value)
-    if found is None:
-        return None
-    return f"must not contain control characters other than newline and tab ({_named(found[0])})"
-
-
-def _named(char: str) -> str:
-    """``U+202E RIGHT-TO-LEFT OVERRIDE``: a character told apart from its look."""
-    name = unicodedata.name(char, "")
-    return f"U+{ord(char):04X} {name}".rstrip()
-
-
 def _precis_reason(exc: UnicodeEncodeError) -> str:
     kind = exc.reason.removeprefix("DISALLOWED/")
     if kind in _WHOLE:
@@ -216,9 +188,9 @@ def _precis_reason(exc: UnicodeEncodeError) -> str:
     char = exc.object[exc.start] if exc.end - exc.start == 1 else None
     what = _KINDS.get(kind, "a character usernames may not hold")
     if kind not in _KINDS and char is not None:
-        what = f"{_named(char)} there (PRECIS context rule {kind})"
+        what = f"{character_name(char)} there (PRECIS context rule {kind})"
         return f"must not contain {what}"
-    return f"must not contain {what}" + (f" ({_named(char)})" if char else "")
+    return f"must not contain {what}" + (f" ({character_name(char)})" if char else "")
 
 
 @cache

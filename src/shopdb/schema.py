@@ -57,22 +57,23 @@ if TYPE_CHECKING:
     from sqlalchemy.engine.default import DefaultExecutionContext
 
 from shopdb.limits import (
+    DESCRIPTION_CHECK,
     DESCRIPTION_MAX,
+    EMAIL_CHECK,
     EMAIL_MAX,
     EMAIL_PATTERN,
+    NAME_CHECK,
+    ORDER_STATUSES,
+    ORDER_STATUSES_SQL,
     PASSWORD_HASH_MAX,
     PRICE_LIMIT,
     PRICE_SCALE,
     PRODUCT_NAME_MAX,
     STOCK_MAX,
     USER_ROLES,
-    USERNAME_MAX,
-)
-from shopdb.names import (
-    DESCRIPTION_CHECK,
-    EMAIL_CHECK,
-    NAME_CHECK,
+    USER_ROLES_SQL,
     USERNAME_CHECK,
+    USERNAME_MAX,
 )
 
 NAMING_CONVENTION = {
@@ -107,7 +108,7 @@ users = Table(
     Column("password_hash", String, nullable=False),
     Column("created_at", DateTime, nullable=False, server_default=func.current_timestamp()),
     # Who may change the catalog (0010): set by `shopdb user staff NAME` or Store.set_role.
-    Column("role", String, nullable=False, server_default=text("'customer'")),
+    Column("role", String, nullable=False, server_default=text(f"'{USER_ROLES[0]}'")),
     # One account per look (0010): shopdb.names.username_key(username), unique below.
     # Filled by the Store, seeding, and any SQLAlchemy insert (the default); raw SQL
     # must set it, and the CHECK below refuses a row without one.
@@ -148,7 +149,7 @@ users = Table(
         },
     ),
     CheckConstraint(
-        f"role IN ({', '.join(repr(r) for r in USER_ROLES)})",
+        f"role IN ({USER_ROLES_SQL})",
         name="role_known",
         info={"field": "role", "reason": f"must be one of {', '.join(USER_ROLES)}"},
     ),
@@ -323,9 +324,13 @@ cart_items = Table(
         info={"field": "quantity", "reason": "must be at least 1"},
     ),
     CheckConstraint(
-        "unit_price >= 0 AND unit_price = round(unit_price, 2) AND unit_price < 'Infinity'",
+        f"unit_price >= 0 AND unit_price = round(unit_price, {PRICE_SCALE}) "
+        "AND unit_price < 'Infinity'",
         name="unit_price_amount",
-        info={"field": "unit_price", "reason": "must be a finite amount with 2 decimals"},
+        info={
+            "field": "unit_price",
+            "reason": f"must be a finite amount with {PRICE_SCALE} decimals",
+        },
     ),
     info={"entity": "cart item"},
 )
@@ -343,19 +348,22 @@ orders = Table(
         nullable=False,
         unique=True,
     ),
-    Column("status", String, nullable=False, server_default=text("'placed'")),
+    Column("status", String, nullable=False, server_default=text(f"'{ORDER_STATUSES[0]}'")),
     Column("total", Numeric, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint(
-        "status IN ('placed', 'paid', 'shipped', 'cancelled')",
+        f"status IN ({ORDER_STATUSES_SQL})",
         name="status_known",
-        info={"field": "status", "reason": "must be placed, paid, shipped or cancelled"},
+        info={
+            "field": "status",
+            "reason": f"must be {', '.join(ORDER_STATUSES[:-1])} or {ORDER_STATUSES[-1]}",
+        },
     ),
     CheckConstraint(
-        "total >= 0 AND total = round(total, 2) AND total < 'Infinity'",
+        f"total >= 0 AND total = round(total, {PRICE_SCALE}) AND total < 'Infinity'",
         name="total_amount",
-        info={"field": "total", "reason": "must be a finite amount with 2 decimals"},
+        info={"field": "total", "reason": f"must be a finite amount with {PRICE_SCALE} decimals"},
     ),
     info={"entity": "order"},
 )
@@ -389,9 +397,9 @@ order_items = Table(
         info={"field": "quantity", "reason": "must be at least 1"},
     ),
     CheckConstraint(
-        "unit_price >= 0 AND unit_price = round(unit_price, 2)",
+        f"unit_price >= 0 AND unit_price = round(unit_price, {PRICE_SCALE})",
         name="unit_price_amount",
-        info={"field": "unit_price", "reason": "must be an amount with 2 decimals"},
+        info={"field": "unit_price", "reason": f"must be an amount with {PRICE_SCALE} decimals"},
     ),
     CheckConstraint(
         f"char_length(name) <= {PRODUCT_NAME_MAX}",

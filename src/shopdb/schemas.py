@@ -24,8 +24,8 @@ import re
 import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from decimal import Decimal
+from typing import Annotated, Any, Generic, Literal, TypeAlias, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -40,39 +40,31 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from shopdb import names
+from shopdb import limits, names
 from shopdb.errors import InvalidInput
 from shopdb.limits import (
     AMOUNT_PATTERN,
+    CONTROL_BUT_TAB_NEWLINE,
     DESCRIPTION_MAX,
     EMAIL_MAX,
+    EMAIL_SHAPE,
     INT_MAX,
-    ORDER_STATUSES,
+    NAME_FORBIDDEN,
+    NAME_INVISIBLE,
     PASSWORD_MAX,
     PASSWORD_MIN,
-    PRICE_LIMIT,
     PRICE_PATTERN,
     PRICE_SCALE,
     PRODUCT_NAME_MAX,
-    SPACE,
     TOTAL_PATTERN,
-    USER_ROLES,
-    USERNAME_MAX,
-)
-from shopdb.names import (
-    CONTROL_BUT_TAB_NEWLINE,
-    EMAIL_FORBIDDEN,
-    NAME_FORBIDDEN,
-    NAME_INVISIBLE,
     USERNAME_FORBIDDEN,
+    USERNAME_MAX,
 )
 
 # What the JSON Schemas say of names (the code says more: see the README's
 # "Models and JSON" on what a pattern cannot express, PRECIS among it).
 _USERNAME_PATTERN = rf"^[^{USERNAME_FORBIDDEN}]+$"
 _NAME_PATTERN = rf"^[^{NAME_FORBIDDEN}]*[^{NAME_FORBIDDEN}{NAME_INVISIBLE}][^{NAME_FORBIDDEN}]*$"
-_EMAIL_PART = rf"[^@{SPACE}{EMAIL_FORBIDDEN}]+"
-_EMAIL_PATTERN = rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}$"
 _DESCRIPTION_PATTERN = rf"^[^{CONTROL_BUT_TAB_NEWLINE}]*$"
 _PASSWORD_PATTERN = r"^[^\u0000]*$"  # noqa: S105 (a pattern, not a password)
 _CENT = Decimal(1).scaleb(-PRICE_SCALE)
@@ -80,12 +72,9 @@ _CENT = Decimal(1).scaleb(-PRICE_SCALE)
 
 def _storable(value: str) -> str:
     # PostgreSQL text cannot hold NUL, and UTF-8 cannot encode a lone surrogate.
-    if "\x00" in value:
-        raise ValueError("must not contain the NUL character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text (it holds a lone surrogate)") from None
+    problem = limits.text_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
     return value
 
 
@@ -112,36 +101,15 @@ def _refusing(problem: Callable[[str], str | None]) -> AfterValidator:
     return AfterValidator(check)
 
 
-def _matches(pattern: str, reason: str) -> AfterValidator:
-    compiled = re.compile(pattern)
-
-    def check(value: str) -> str:
-        if not compiled.fullmatch(value):
-            raise ValueError(reason)
-        return value
-
-    return AfterValidator(check)
-
-
 def _price(value: object) -> Decimal:
-    """A price: a string like "19.99" (JSON), or a Decimal (Python), within the bounds."""
-    if isinstance(value, str):
-        if not re.fullmatch(PRICE_PATTERN, value):
-            raise ValueError(
-                f'must be a string of digits with at most {PRICE_SCALE} decimals, such as "19.99"'
-            )
-        amount = Decimal(value)
-    elif isinstance(value, Decimal):
-        amount = value
-    else:
-        # A float never touches a price: 0.1 + 0.2 is not 0.3 in binary.
-        raise ValueError(  # noqa: TRY004 (pydantic reports a ValueError as the field's problem)
-            'must be a string such as "19.99" (a number could lose cents)'
-        )
-    problem = price_problem(amount)
+    """A price: a string like "19.99" (JSON), or a Decimal (Python), within the bounds.
+
+    A float never touches a price: 0.1 + 0.2 is not 0.3 in binary
+    (:func:`shopdb.limits.price_input_problem`)."""
+    problem = limits.price_input_problem(value)
     if problem is not None:
         raise ValueError(problem)
-    return amount.quantize(_CENT)
+    return Decimal(value).quantize(_CENT)  # type: ignore[arg-type]  # a str or a Decimal
 
 
 def total(value: object) -> Decimal:
@@ -158,24 +126,6 @@ def total(value: object) -> Decimal:
     if not (value.is_finite() and 0 <= value < 10**18) or value != value.quantize(_CENT):
         raise ValueError(f"must be an amount of at least 0 with at most {PRICE_SCALE} decimals")
     return value.quantize(_CENT)
-
-
-def price_problem(amount: Decimal) -> str | None:
-    """What is wrong with ``amount`` as a price, or None: the rule the database's
-    ``ck_products_price_scale`` and ``ck_products_price_nonnegative_finite`` enforce."""
-    if not amount.is_finite():
-        return "must be a finite amount"
-    if amount < 0:
-        return "must be at least 0"
-    if amount >= PRICE_LIMIT:
-        return f"must be less than {PRICE_LIMIT:,}"
-    try:
-        exact = amount.quantize(_CENT)
-    except InvalidOperation:
-        exact = None
-    if exact != amount:
-        return f"must have at most {PRICE_SCALE} decimal places"
-    return None
 
 
 def _amount_text(value: Decimal | None) -> str | None:
@@ -196,20 +146,18 @@ def _instant(value: datetime) -> datetime:
 #: tab and newline (shopdb.names).
 Description = Annotated[
     str,
-    Field(max_length=DESCRIPTION_MAX),
-    AfterValidator(_storable),
-    _refusing(names.description_problem),
+    _refusing(limits.description_problem),
     WithJsonSchema(
         {"type": "string", "maxLength": DESCRIPTION_MAX, "pattern": _DESCRIPTION_PATTERN},
         mode="validation",
     ),
+    WithJsonSchema({"type": "string", "maxLength": DESCRIPTION_MAX}, mode="serialization"),
 ]
 #: A username as given; validated, it is the form stored (PRECIS UsernameCaseMapped).
 Username = Annotated[
     str,
     BeforeValidator(_nfkc),
-    Field(min_length=1, max_length=USERNAME_MAX),
-    AfterValidator(_storable),
+    _refusing(limits.username_problem),
     AfterValidator(names.prepare_username),
     WithJsonSchema(
         {
@@ -223,24 +171,25 @@ Username = Annotated[
         },
         mode="validation",
     ),
+    WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": USERNAME_MAX}, mode="serialization"
+    ),
 ]
 Email = Annotated[
     str,
     BeforeValidator(_nfkc),
-    Field(min_length=1, max_length=EMAIL_MAX),
-    AfterValidator(_storable),
-    _refusing(names.email_problem),
-    _matches(_EMAIL_PATTERN, "must look like an email address, such as name@example.com"),
+    _refusing(limits.email_problem),
     WithJsonSchema(
-        {"type": "string", "minLength": 1, "maxLength": EMAIL_MAX, "pattern": _EMAIL_PATTERN},
+        {"type": "string", "minLength": 1, "maxLength": EMAIL_MAX, "pattern": EMAIL_SHAPE},
         mode="validation",
+    ),
+    WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": EMAIL_MAX}, mode="serialization"
     ),
 ]
 ProductName = Annotated[
     str,
-    Field(min_length=1, max_length=PRODUCT_NAME_MAX),
-    AfterValidator(_storable),
-    _refusing(names.product_name_problem),
+    _refusing(limits.name_problem),
     WithJsonSchema(
         {
             "type": "string",
@@ -249,6 +198,9 @@ ProductName = Annotated[
             "pattern": _NAME_PATTERN,
         },
         mode="validation",
+    ),
+    WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": PRODUCT_NAME_MAX}, mode="serialization"
     ),
 ]
 #: A price given to shopdb (see the module docs).
@@ -298,9 +250,16 @@ def _whole(value: object) -> object:
     return value
 
 
-Count = Annotated[int, Field(ge=0, le=INT_MAX), BeforeValidator(_whole)]
-Quantity = Annotated[int, Field(ge=1, le=INT_MAX), BeforeValidator(_whole)]
-Id = Annotated[int, Field(ge=1, le=INT_MAX), BeforeValidator(_whole)]
+def _counted(least: int) -> tuple[AfterValidator, WithJsonSchema]:
+    """An int from ``least`` to INT_MAX, by :func:`shopdb.limits.count_problem`."""
+    refuse = _refusing(lambda value: limits.count_problem(value, least))
+    schema = {"type": "integer", "minimum": least, "maximum": INT_MAX}
+    return refuse, WithJsonSchema(schema)
+
+
+Count = Annotated[int, *_counted(0), BeforeValidator(_whole)]
+Quantity = Annotated[int, *_counted(1), BeforeValidator(_whole)]
+Id = Annotated[int, *_counted(1), BeforeValidator(_whole)]
 
 
 def _hashable(value: SecretStr) -> SecretStr:
@@ -325,11 +284,10 @@ Password = Annotated[
         mode="validation",
     ),
 ]
-OrderStatus = Literal["placed", "paid", "shipped", "cancelled"]
+#: An order's status and a user's role: the lists of :mod:`shopdb.limits`.
+OrderStatus: TypeAlias = limits.OrderStatus
+UserRole: TypeAlias = limits.UserRole
 CartStatus = Literal["open", "closed"]
-UserRole = Literal["customer", "staff"]
-assert ORDER_STATUSES == ("placed", "paid", "shipped", "cancelled")  # noqa: S101 (one list)
-assert USER_ROLES == ("customer", "staff")  # noqa: S101 (one list)
 
 
 class _Input(BaseModel):

@@ -1,7 +1,8 @@
 """Bulk import of products from CSV or JSON Lines, through PostgreSQL ``COPY``.
 
-Every row is checked in Python against the rules the database enforces
-(:mod:`shopdb.limits` and the CHECK constraints of :mod:`shopdb.schema`), and
+Every row is checked in Python by the rules the API applies, which the
+database also enforces (:mod:`shopdb.limits`, whose bounds the CHECK
+constraints of :mod:`shopdb.schema` are generated from), and
 the file goes in as one transaction: all of it, or nothing when any row is
 bad. Problems are reported by line and field, and checking goes on to the end
 of the file so that one run lists them all.
@@ -12,8 +13,9 @@ expression, its columns by C-level passes over lists of values. When it
 passes, its original bytes go to ``COPY ... (FORMAT csv)`` untouched, so no
 row is ever re-serialized; a thread sends them, so the client checks one chunk
 while the server inserts the ones before. A chunk that fails those quick checks is checked again
-row by row, which either finds it valid after all (a price written ``1e3``) or
-names each problem. Memory holds a few chunks, whatever the size of the file.
+row by row, which either finds it valid after all (a count written ``+7``, a
+bidi mark in a description) or names each problem. Memory holds a few chunks,
+whatever the size of the file.
 
 ::
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from shopdb.bulk.common import CHUNK_SIZE, COLUMNS, MAX_RECORD, REQUIRED, Batch, Problems
 from shopdb.bulk.values import CSV_CHECKS, SUSPECT
 from shopdb.limits import DESCRIPTION_MAX, PRODUCT_NAME_MAX
-from shopdb.names import product_name_problem
+from shopdb.limits import name_characters_problem as product_name_problem
 
 if TYPE_CHECKING:
     from psycopg import sql
@@ -32,8 +32,9 @@ def _column_of(value: str) -> re.Pattern[str]:
 
 
 # The quick checks accept a subset of what the row-by-row checks accept.
-# A price is below 1,000,000,000 with at most two decimal places (schemas.price_problem).
-_QUICK_PRICES = _column_of(r"[0-9]{1,9}+(?:\.[0-9]{0,2}+)?+")
+# A price is written as limits.PRICE_PATTERN says (below 1,000,000,000, at most two
+# decimal places, no sign, exponent, space or leading zero).
+_QUICK_PRICES = _column_of(r"(?:0|[1-9][0-9]{0,8}+)(?:\.[0-9]{1,2}+)?+")
 _QUICK_COUNTS = _column_of(r"[0-9]{1,9}+")
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from shopdb.bulk.common import CHUNK_SIZE, COLUMNS, MAX_RECORD, REQUIRED, Batch, Problems
-from shopdb.bulk.values import JSON_CHECKS
+from shopdb.bulk.values import JSON_CHECKS, json_whole
 
 if TYPE_CHECKING:
     from psycopg import sql
@@ -67,9 +67,9 @@ def _json_record(raw: bytes, line: int, problems: Problems) -> tuple[Any, ...] |
             problems.add(line, key, problem)
     if problems.count != before:
         return None
-    price = obj["price"]
-    amount = Decimal(price.strip()) if isinstance(price, str) else Decimal(price)
-    return (obj["name"], obj.get("description"), amount, obj["inventory_count"])
+    # Checked: the price is a string such as "19.99", the count an integer (3.0 is 3).
+    count = json_whole(obj["inventory_count"])
+    return (obj["name"], obj.get("description"), Decimal(obj["price"]), count)
 
 
 def _json_object(raw: bytes, line: int, problems: Problems) -> dict[str, Any] | None:

@@ -1,10 +1,12 @@
-"""Checks of one value against the rules the database enforces on products.
+"""Checks of one value of an imported product: the rules of :mod:`shopdb.limits`.
 
 Each returns None for a valid value, else the reason, ready for a
 :class:`~shopdb.errors.RowProblem`: the rule the value breaks, never the value
 itself (a report of a million-row file must stay small, and a file's cells are
-the caller's). CSV values are text; JSON values are whatever ``json.loads``
-made of them.
+the caller's). The rules are the API's (:mod:`shopdb.limits`), read from what a
+file can hold: CSV values are text, so a price cell is read as the API reads a
+price string and a count cell must be digits; JSON values are whatever
+``json.loads`` made of them, so a price must be a JSON string, as the API asks.
 """
 
 from __future__ import annotations
@@ -13,15 +15,11 @@ import re
 from collections.abc import Callable
 from decimal import Decimal
 
-from shopdb.limits import DESCRIPTION_MAX, INT_MAX, PRODUCT_NAME_MAX
-from shopdb.names import BIDI_CONTROL, LINE_SEPARATOR, product_name_problem
-from shopdb.names import description_problem as description_rule
-from shopdb.schemas import price_problem as price_rule
+from shopdb import limits
+from shopdb.limits import BIDI_CONTROL, INT_MAX, LINE_SEPARATOR
 
-# What PostgreSQL's numeric_in and int4in accept, ASCII only.
-_NUMBER = re.compile(r"\s*[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*", re.ASCII)
+# What PostgreSQL's int4in accepts, ASCII only.
 _INTEGER = re.compile(r"\s*[+-]?[0-9]+\s*", re.ASCII)
-_NOT_FINITE = frozenset({"nan", "snan", "inf", "infinity"})
 #: For the quick checks of a whole chunk of CSV: a character refused in a name or a
 #: description, or one that only they may hold (bidi controls, line separators in a
 #: description), besides tab, LF and CR (which line ends and quoted values hold).
@@ -29,52 +27,14 @@ SUSPECT = re.compile(
     f"[\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f{BIDI_CONTROL}{LINE_SEPARATOR}]"
 )
 
-
-def text_problem(value: str) -> str | None:
-    if "\x00" in value:
-        return "must not contain the NUL character"
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return "must be valid UTF-8 text"
-    return None
-
-
-def name_problem(value: str) -> str | None:
-    if not value:
-        return "must not be empty"
-    problem = text_problem(value)
-    if problem:
-        return problem
-    if len(value) > PRODUCT_NAME_MAX:
-        return f"must be at most {PRODUCT_NAME_MAX} characters"
-    # The Store's rule, which ck_products_name_text also enforces (shopdb.names).
-    return product_name_problem(value)
-
-
-def description_problem(value: str) -> str | None:
-    if len(value) > DESCRIPTION_MAX:
-        return f"must be at most {DESCRIPTION_MAX:,} characters"
-    return text_problem(value) or description_rule(value)
-
-
-def price_problem(value: str) -> str | None:
-    if not value.strip():
-        return "must not be empty"
-    if not _NUMBER.fullmatch(value):
-        if value.strip().lstrip("+-").lower() in _NOT_FINITE:
-            return "must be a finite amount"
-        return "is not a number"
-    return amount_problem(Decimal(value.strip()))
-
-
-def amount_problem(amount: Decimal) -> str | None:
-    # The Store's rule, which the database's price checks also enforce (one place).
-    return price_rule(amount)
+#: A name, a description, a price string: as the API checks them.
+name_problem = limits.name_problem
+description_problem = limits.description_problem
+price_problem = limits.price_text_problem
 
 
 def count_problem(value: str) -> str | None:
+    """A CSV cell of ``inventory_count``: an integer as PostgreSQL reads one, 0 to INT_MAX."""
     if not value.strip():
         return "must not be empty"
     if not _INTEGER.fullmatch(value):
@@ -84,45 +44,49 @@ def count_problem(value: str) -> str | None:
         return "must be at least 0"
     if len(digits) > len(str(INT_MAX)):
         return f"must be at most {INT_MAX}"
-    return range_problem(int(digits or "0"))
-
-
-def range_problem(count: int) -> str | None:
-    if count < 0:
-        return "must be at least 0"
-    if count > INT_MAX:
-        return f"must be at most {INT_MAX}"
-    return None
+    return limits.count_problem(int(digits or "0"))
 
 
 def json_name_problem(value: object) -> str | None:
     """``name`` as a JSON value."""
-    return name_problem(value) if isinstance(value, str) else "must be a string"
+    return limits.name_problem(value) if isinstance(value, str) else "must be a string"
 
 
 def json_description_problem(value: object) -> str | None:
     """``description`` as a JSON value: a string or null."""
     if value is None:
         return None
-    return description_problem(value) if isinstance(value, str) else "must be a string or null"
+    if not isinstance(value, str):
+        return "must be a string or null"
+    return limits.description_problem(value)
 
 
 def json_price_problem(value: object) -> str | None:
-    """``price`` as a JSON value: a number or a numeric string."""
+    """``price`` as a JSON value: a string such as ``"19.99"``, as the API asks; a JSON
+    number (which ``json.loads`` here makes an int or a Decimal) is refused as it is there."""
     if isinstance(value, str):
-        return price_problem(value)
-    if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        return 'must be a number or a string such as "19.99"'
-    return amount_problem(Decimal(value))
+        return limits.price_text_problem(value)
+    return limits.PRICE_NOT_TEXT
 
 
 def json_count_problem(value: object) -> str | None:
-    """``inventory_count`` as a JSON value: an integer, never a string."""
-    if isinstance(value, str):
-        return "must be a JSON integer, not a string"
-    if isinstance(value, bool) or not isinstance(value, int):
-        return "must be a whole number"
-    return range_problem(value)
+    """``inventory_count`` as a JSON value: an integer (``3.0`` is one, as JSON Schema
+    and the API say), never a string or a boolean."""
+    return limits.count_problem(json_whole(value))
+
+
+def json_whole(value: object) -> object:
+    """A JSON number without a fraction (``3.0``, ``1e2``: a Decimal here) as the int it is."""
+    # (Not one past 19 digits: an int of 1e999999999 would take all memory; the API,
+    # which reads it as an infinite float, refuses it as no integer too.)
+    if (
+        isinstance(value, Decimal)
+        and value.is_finite()
+        and value.adjusted() < 19
+        and value == value.to_integral_value()
+    ):
+        return int(value)
+    return value
 
 
 CSV_CHECKS: dict[str, Callable[[str], str | None]] = {

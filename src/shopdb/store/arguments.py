@@ -10,9 +10,10 @@ the bound, never the value (which may be a megabyte of digits).
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from shopdb.errors import InvalidInput
-from shopdb.limits import INT_MAX
+from shopdb.limits import INT_MAX, count_problem
 from shopdb.schemas import total
 
 
@@ -24,12 +25,24 @@ def ident(value: object, field: str) -> int:
 
 
 def integer(value: object, field: str, low: int, high: int = INT_MAX) -> int:
-    """An int (not a bool) within ``low..high``."""
-    if type(value) is not int:
-        raise InvalidInput(field, f"must be an integer, not {type(value).__name__}")
-    if not low <= value <= high:
-        raise InvalidInput(field, f"must be from {low} to {high}")
-    return value
+    """An int (not a bool) within ``low..high``: :func:`shopdb.limits.count_problem`'s rule
+    (a quantity's, a stock level's), in its words."""
+    problem = count_problem(value, low, high)
+    if problem is not None:
+        raise InvalidInput(field, problem)
+    return value  # type: ignore[return-value]  # an int: count_problem said so
+
+
+def cart_address(cart_id: int | None, user_id: int | None, **more: Any) -> dict[str, Any]:
+    """The parameters naming a cart: its id, or a user whose open cart is meant, or both
+    (checked as ids), with ``more``; :class:`InvalidInput` if neither is given."""
+    if cart_id is None and user_id is None:
+        raise InvalidInput("cart_id", "is required (or user_id, for the user's open cart)")
+    if cart_id is not None:
+        ident(cart_id, "cart_id")
+    if user_id is not None:
+        ident(user_id, "user_id")
+    return {"cart": cart_id, "user": user_id, **more}
 
 
 def amount(value: object, field: str) -> Decimal:

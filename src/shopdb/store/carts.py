@@ -24,7 +24,7 @@ from shopdb.errors import (
 )
 from shopdb.limits import CART_LINES_MAX
 from shopdb.schemas import CartRead, CartView
-from shopdb.store.arguments import ident, integer
+from shopdb.store.arguments import cart_address, ident, integer
 from shopdb.store.core import ALL, ONE, Query, Steps, operation, relabel, returned
 
 #: Which cart: ``%(cart)s``, or the open cart of ``%(user)s``; and only ``%(user)s``'s.
@@ -150,17 +150,6 @@ LEFT JOIN products p ON p.id = %(product)s
 """
 
 
-def _params(cart_id: int | None, user_id: int | None, **more: Any) -> dict[str, Any]:
-    """Check the cart's address: an id, or a user whose open cart is meant, or both."""
-    if cart_id is None and user_id is None:
-        raise InvalidInput("cart_id", "is required (or user_id, for the user's open cart)")
-    if cart_id is not None:
-        ident(cart_id, "cart_id")
-    if user_id is not None:
-        ident(user_id, "user_id")
-    return {"cart": cart_id, "user": user_id, **more}
-
-
 def view_of(rows: list[tuple[Any, ...]]) -> CartView:
     """Rows of (cart id, user id, closed, product id, name, price, quantity, line total)."""
     lines = [
@@ -220,7 +209,7 @@ def open_view(user_id: int) -> Steps[CartView]:
 @operation(read_only=True)
 def view(cart_id: int | None, *, user_id: int | None = None) -> Steps[CartView]:
     """The cart, its lines with prices and totals, in one query."""
-    params = _params(cart_id, user_id)
+    params = cart_address(cart_id, user_id)
     rows = yield Query(VIEW, params, ALL)
     if not rows:
         if cart_id is None and user_id is not None:
@@ -233,7 +222,7 @@ def _change(
     sql: str, cart_id: int | None, user_id: int | None, product_id: int, quantity: int
 ) -> Steps[CartView]:
     """Run a mutation; on a miss, open the user's cart or say why nothing was written."""
-    params = _params(cart_id, user_id, product=product_id, qty=quantity)
+    params = cart_address(cart_id, user_id, product=product_id, qty=quantity)
     for _ in range(3):
         try:
             rows = yield Query(sql, params, ALL)
@@ -296,7 +285,7 @@ def remove(cart_id: int | None, product_id: int, *, user_id: int | None = None) 
 def _remove(
     cart_id: int | None, user_id: int | None, product_id: int, *, missing_ok: bool
 ) -> Steps[CartView]:
-    params = _params(cart_id, user_id, product=product_id)
+    params = cart_address(cart_id, user_id, product=product_id)
     for _ in range(3):
         rows = yield Query(REMOVE, params, ALL)
         if rows:

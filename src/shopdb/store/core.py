@@ -120,14 +120,3 @@ def returned(row: tuple[Any, ...] | None) -> tuple[Any, ...]:
     if row is None:
         raise ShopError("the database returned no row for INSERT ... RETURNING")
     return row
-
-
-def storable(text: str) -> bool:
-    """Whether PostgreSQL can hold ``text`` (no NUL, encodable as UTF-8)."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True

@@ -31,11 +31,14 @@ from shopdb.errors import (
     PriceChanged,
     Shortage,
 )
-from shopdb.limits import ORDERS_PAGE_MAX
+from shopdb.limits import ORDER_STATUSES, ORDERS_PAGE_MAX, OrderStatus
 from shopdb.schemas import Order, OrderSummary
-from shopdb.store.arguments import amount, ident, integer
-from shopdb.store.carts import WHICH_CART, _params
+from shopdb.store.arguments import amount, cart_address, ident, integer
+from shopdb.store.carts import WHICH_CART
 from shopdb.store.core import ALL, Query, Steps, operation
+
+#: The statuses (one list: :data:`shopdb.limits.ORDER_STATUSES`).
+PLACED, PAID, SHIPPED, CANCELLED = ORDER_STATUSES
 
 _ORDER_COLUMNS = "o.id, o.user_id, o.cart_id, o.status, o.total, o.created_at, o.updated_at"
 
@@ -152,14 +155,14 @@ WITH target AS (
     RETURNING {_ORDER_COLUMNS}
 ), stock AS MATERIALIZED (
     SELECT p.id FROM products p
-    WHERE %(to)s IN ('cancelled', 'shipped')
+    WHERE %(to)s IN ('{CANCELLED}', '{SHIPPED}')
       AND p.id IN (SELECT product_id FROM order_items WHERE order_id = (SELECT id FROM moved))
     ORDER BY p.id
     FOR NO KEY UPDATE
 ), restocked AS (
     UPDATE products p
     SET inventory_count = p.inventory_count
-                          + CASE WHEN %(to)s = 'cancelled' THEN oi.quantity ELSE 0 END,
+                          + CASE WHEN %(to)s = '{CANCELLED}' THEN oi.quantity ELSE 0 END,
         units_ordered = greatest(p.units_ordered - oi.quantity, 0)
     FROM order_items oi, stock s
     WHERE oi.order_id = (SELECT id FROM moved) AND p.id = oi.product_id AND s.id = p.id
@@ -174,9 +177,9 @@ FROM order_items oi JOIN moved ON oi.order_id = moved.id
 """
 #: Where an order may go, and from where.
 TRANSITIONS = {
-    "paid": ("placed",),
-    "shipped": ("paid",),
-    "cancelled": ("placed", "paid"),
+    PAID: (PLACED,),
+    SHIPPED: (PAID,),
+    CANCELLED: (PLACED, PAID),
 }
 
 
@@ -225,7 +228,7 @@ def checkout(
     With ``expected_total``, nothing is sold unless the total is that amount.
     """
     expected = None if expected_total is None else amount(expected_total, "expected_total")
-    params = _params(cart_id, user_id, expected=expected)
+    params = cart_address(cart_id, user_id, expected=expected)
     rows = yield Query(CHECKOUT, params, ALL)
     cart = next((r for r in rows if r[0] == "cart"), None)
     if cart is None:
@@ -286,7 +289,7 @@ def page(
     ]
 
 
-def _move(order_id: int, to: str, user_id: int | None) -> Steps[Order]:
+def _move(order_id: int, to: OrderStatus, user_id: int | None) -> Steps[Order]:
     ident(order_id, "order_id")
     if user_id is not None:
         ident(user_id, "user_id")
@@ -304,16 +307,16 @@ def _move(order_id: int, to: str, user_id: int | None) -> Steps[Order]:
 @operation()
 def pay(order_id: int, *, user_id: int | None = None) -> Steps[Order]:
     """placed -> paid."""
-    return (yield from _move(order_id, "paid", user_id))
+    return (yield from _move(order_id, PAID, user_id))
 
 
 @operation()
 def ship(order_id: int, *, user_id: int | None = None) -> Steps[Order]:
     """paid -> shipped."""
-    return (yield from _move(order_id, "shipped", user_id))
+    return (yield from _move(order_id, SHIPPED, user_id))
 
 
 @operation()
 def cancel(order_id: int, *, user_id: int | None = None) -> Steps[Order]:
     """placed or paid -> cancelled; the stock comes back, exactly once."""
-    return (yield from _move(order_id, "cancelled", user_id))
+    return (yield from _move(order_id, CANCELLED, user_id))

@@ -68,10 +68,12 @@ from shopdb.limits import (
     SEARCH_PAGE_MAX,
     SEARCH_QUERY_MAX,
     SEARCH_WORDS_MAX,
+    price_problem,
+    storable,
 )
-from shopdb.schemas import Page, Price, ProductRead, _Input, price_problem
+from shopdb.schemas import Page, Price, ProductRead, _Input
 from shopdb.store.arguments import integer
-from shopdb.store.core import ALL, Query, Steps, operation, storable, validated
+from shopdb.store.core import ALL, Query, Steps, operation, validated
 from shopdb.store.products import COLUMNS, _values, as_price
 
 Sort: TypeAlias = Literal["relevance", "price_asc", "price_desc", "name", "newest"]

@@ -7,7 +7,7 @@ from typing import Any
 
 from shopdb import names, passwords
 from shopdb.errors import Forbidden, InvalidInput, NotFound, TooManyAttempts
-from shopdb.limits import USER_ROLES
+from shopdb.limits import USER_ROLES, role_problem, storable
 from shopdb.schemas import NewUser, UserRead
 from shopdb.store.arguments import ident
 from shopdb.store.core import (
@@ -17,9 +17,11 @@ from shopdb.store.core import (
     Steps,
     operation,
     returned,
-    storable,
     validated,
 )
+
+#: The roles (one list: :data:`shopdb.limits.USER_ROLES`).
+CUSTOMER, STAFF = USER_ROLES
 
 _PUBLIC = "id, username, email, created_at, role"
 INSERT = (
@@ -136,8 +138,9 @@ def find(login: str) -> Steps[UserRead]:
 def set_role(user_id: int, role: str) -> Steps[UserRead]:
     """Make the user a customer or staff; :class:`NotFound` if there is none."""
     ident(user_id, "user_id")
-    if role not in USER_ROLES:
-        raise InvalidInput("role", f"must be one of {', '.join(USER_ROLES)}")
+    problem = role_problem(role)
+    if problem is not None:
+        raise InvalidInput("role", problem)
     row = yield Query(SET_ROLE, (role, user_id), ONE)
     if row is None:
         raise NotFound("user", user_id)
@@ -152,6 +155,6 @@ def require_staff(user_id: int) -> Steps[UserRead]:
     if row is None:
         raise NotFound("user", user_id)
     found = user(row)
-    if found.role != "staff":
+    if found.role != STAFF:
         raise Forbidden("staff")
     return found
