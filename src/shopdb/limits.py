@@ -22,6 +22,8 @@ PASSWORD_HASH_MAX = 255
 #: Shortest and longest password accepted for hashing, in characters.
 PASSWORD_MIN = 8
 PASSWORD_MAX = 1024
+#: Longest login (a username or an email), in characters.
+LOGIN_MAX = max(USERNAME_MAX, EMAIL_MAX)
 #: An email must look like one: something, an @, a domain with a dot; no spaces.
 #: Written so that Python's ``re`` and PostgreSQL's ``~`` read it the same way.
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
