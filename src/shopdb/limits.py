@@ -91,5 +91,5 @@ SEARCH_WORDS_MAX = 16
 #: Products on a page of search results: at most, and when not said.
 SEARCH_PAGE_MAX = 100
 SEARCH_PAGE_DEFAULT = 20
-#: Longest cursor accepted, in characters (a real one is far shorter).
+#: Longest cursor accepted (a search's or a list's), in characters (a real one is far shorter).
 SEARCH_CURSOR_MAX = 2048

@@ -1,8 +1,10 @@
 """The JSON shapes of the seed's models (its ``Serialize``/``Deserialize``), and the orders'.
 
-Input schemas (``New*``, :class:`ProductChanges`) reject unknown fields and
-wrong types and check every bound the database enforces; their JSON Schemas
-say exactly what they accept (tests check both ways). Read schemas (``*Read``,
+Input schemas (``New*``, :class:`ProductChanges`, and the request bodies
+:class:`Credentials`, :class:`NewLine`, :class:`LineQuantity`) reject unknown
+fields and wrong types (no ``true`` or ``"1"`` for a number) and check every
+bound the database enforces; their JSON Schemas say exactly what they accept
+(tests check both ways). Every list the Store returns is a :class:`Page`. Read schemas (``*Read``,
 views, orders) are what leaves the package: :class:`UserRead` has no
 ``password_hash``; money is a :class:`~decimal.Decimal` that travels in JSON
 as a string with exactly two decimals (``"19.99"``, ``"3.00"``); times are
