@@ -26,6 +26,9 @@ from shopdb import Store, errors
 from shopdb.errors import AlreadyExists, InvalidInput, ShopError
 from shopdb.schemas import (
     CartView,
+    Credentials,
+    LineQuantity,
+    NewLine,
     NewProduct,
     NewUser,
     Order,
@@ -36,7 +39,14 @@ from shopdb.schemas import (
     parse,
 )
 
-INPUTS: list[type[BaseModel]] = [NewUser, NewProduct, ProductChanges]
+INPUTS: list[type[BaseModel]] = [
+    NewUser,
+    NewProduct,
+    ProductChanges,
+    Credentials,
+    NewLine,
+    LineQuantity,
+]
 OUTPUTS: list[type[BaseModel]] = [UserRead, ProductRead, CartView, Order, OrderSummary]
 
 
@@ -303,6 +313,9 @@ _FIELDS = {
         "inventory_count": _JSON,
         "description": st.one_of(_TEXT, st.none()),
     },
+    Credentials: {"login": st.one_of(_USERNAME, _TEXT), "password": st.one_of(_TEXT, _JSON)},
+    NewLine: {"product_id": _JSON, "quantity": _JSON},
+    LineQuantity: {"quantity": _JSON},
 }
 
 

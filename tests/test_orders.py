@@ -157,7 +157,7 @@ def test_every_cart_and_order_method_is_scoped_to_its_user(store: Store) -> None
     for call in as_bob:
         with pytest.raises(NotFound):  # not "forbidden": ids must not leak
             call()
-    assert store.for_user(bob).orders() == []
+    assert store.for_user(bob).orders().items == []
     # Nothing changed for Alice.
     assert store.get_order(order.id).status == "placed"
     assert [i.quantity for i in store.for_user(alice).cart().items] == [1]

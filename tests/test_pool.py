@@ -201,7 +201,7 @@ def test_with_pre_ping_a_dead_connection_is_replaced_before_use(
     with establish_connection_pool(url, settings=settings) as pool:
         store = Store(pool)
         warm = store.create_product("Warm", "1.00", 1)  # a pooled connection, opened
-        assert store.list_products(after_id=warm.id - 1, limit=1) == [warm]
+        assert store.list_products(after_id=warm.id - 1, limit=1).items == [warm]
         with psycopg.connect(url, autocommit=True) as admin:
             killed = admin.execute(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "

@@ -369,7 +369,7 @@ def test_a_promoted_replica_is_no_replica() -> None:
             stats = replicas.probe()
             assert stats.usable == 0
             assert stats.replicas[0].problem == "not a standby (promoted?)"
-            assert Store(pool).list_products() == []
+            assert Store(pool).list_products().items == []
 
 
 def test_without_replicas_there_is_no_router(shopdb_pool: Pool) -> None:

@@ -106,8 +106,8 @@ def test_list_products_pages_by_id(store: Store) -> None:
     first = store.list_products(after_id=start, limit=3)
     second = store.list_products(after_id=first[-1].id, limit=3)
     third = store.list_products(after_id=second[-1].id, limit=3)
-    assert [p.id for p in first + second + third] == [p.id for p in made]
-    assert store.list_products(after_id=made[-1].id) == []
+    assert [p.id for p in [*first, *second, *third]] == [p.id for p in made]
+    assert store.list_products(after_id=made[-1].id).items == []
     assert len(store.list_products()) >= 7
 
 

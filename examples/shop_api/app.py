@@ -41,7 +41,6 @@ from shopdb.errors import InvalidInput, ShopError
 from shopdb.errors import Problem as FieldError
 from shopdb.limits import (
     INT_MAX,
-    PASSWORD_MAX,
     PRICE_PATTERN,
     SEARCH_CURSOR_MAX,
     SEARCH_PAGE_DEFAULT,
@@ -51,13 +50,13 @@ from shopdb.limits import (
 from shopdb.models import NewProduct, NewUser, ProductRead, UserRead
 from shopdb.schemas import (
     CartView,
-    Count,
-    Id,
+    Credentials,
+    LineQuantity,
+    NewLine,
     Order,
     OrderSummary,
     Page,
     ProductChanges,
-    Quantity,
     Total,
 )
 from shopdb.store import ORDERS_PAGE_MAX, AsyncShopper
@@ -86,32 +85,12 @@ class _Body(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
-class Login(_Body):
-    """A username or email, and the password."""
-
-    login: str = Field(min_length=1, max_length=254)
-    password: str = Field(min_length=1, max_length=PASSWORD_MAX)
-
-
 class Token(BaseModel):
     """A bearer token for ``Authorization: Bearer <access_token>``."""
 
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 (the scheme's name, not a secret)
     expires_at: int = Field(description="Unix seconds")
-
-
-class NewLine(_Body):
-    """A product to add to the cart (to its line, if it has one)."""
-
-    product_id: Id
-    quantity: Quantity = 1
-
-
-class LineQuantity(_Body):
-    """How many of the product the cart's line holds; 0 removes the line."""
-
-    quantity: Count
 
 
 class CheckoutTerms(_Body):
@@ -318,13 +297,14 @@ async def register(new: NewUser, store: Store) -> UserRead:
 
 
 @app.post("/login", responses=problems(401, 429, body=True), tags=["users"])
-async def login(credentials: Login, store: Store) -> Token:
+async def login(credentials: Credentials, store: Store) -> Token:
     """A bearer token for a username or email and its password.
 
     After 10 failed logins for one login within 15 minutes, 429 with ``Retry-After``
     until the window passes (known and unknown logins alike; checked in the database).
     """
-    user = await store.authenticate(credentials.login, credentials.password)
+    password = credentials.password.get_secret_value()
+    user = await store.authenticate(credentials.login, password)
     if user is None:
         raise Unauthorized("no user has that login and password")
     expires = int(time.time()) + TOKEN_SECONDS
@@ -401,8 +381,7 @@ async def update_product(
     product_id: ProductId, changes: ProductChanges, store: Store, _: Staff
 ) -> ProductRead:
     """Change the fields given (``description: null`` clears it); others stay. Staff only."""
-    given = {field: getattr(changes, field) for field in changes.model_fields_set}
-    return await store.update_product(product_id, **given)
+    return await store.update_product(product_id, changes)
 
 
 @app.delete(
@@ -472,9 +451,16 @@ async def list_orders(
         int | None, Query(ge=1, le=INT_MAX, description="last id of the page before")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=ORDERS_PAGE_MAX)] = 20,
-) -> list[OrderSummary]:
-    """The user's orders, newest first (keyset pages: pass the last id as ``before_id``)."""
-    return await shopper.orders(before_id, limit)
+    cursor: Annotated[
+        str | None,
+        Query(max_length=SEARCH_CURSOR_MAX, description="`next` of the page before"),
+    ] = None,
+) -> Page[OrderSummary]:
+    """A page of the user's orders, newest first, and the cursor of the next page.
+
+    Pass ``next`` as ``cursor`` (or the last id as ``before_id``) for the page after it.
+    """
+    return await shopper.orders(before_id, limit, cursor=cursor)
 
 
 @app.get("/orders/{order_id}", responses=problems(401, 404), tags=["orders"])

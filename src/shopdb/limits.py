@@ -39,6 +39,8 @@ PASSWORD_HASH_MAX = 255
 #: Shortest and longest password accepted for hashing, in characters.
 PASSWORD_MIN = 8
 PASSWORD_MAX = 1024
+#: Longest login (a username or an email), in characters.
+LOGIN_MAX = max(USERNAME_MAX, EMAIL_MAX)
 #: An email must look like one: something, an @, a domain with a dot; no spaces.
 #: Written so that Python's ``re`` and PostgreSQL's ``~`` read it the same way.
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -110,7 +112,7 @@ SEARCH_WORDS_MAX = 16
 #: Products on a page of search results: at most, and when not said.
 SEARCH_PAGE_MAX = 100
 SEARCH_PAGE_DEFAULT = 20
-#: Longest cursor accepted, in characters (a real one is far shorter).
+#: Longest cursor accepted (a search's or a list's), in characters (a real one is far shorter).
 SEARCH_CURSOR_MAX = 2048
 
 #: Order statuses, as a CHECK's list: ``'placed', 'paid', 'shipped', 'cancelled'``.

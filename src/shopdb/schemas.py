@@ -1,8 +1,10 @@
 """The JSON shapes of the seed's models (its ``Serialize``/``Deserialize``), and the orders'.
 
-Input schemas (``New*``, :class:`ProductChanges`) reject unknown fields and
-wrong types and check every bound the database enforces; their JSON Schemas
-say exactly what they accept (tests check both ways). Read schemas (``*Read``,
+Input schemas (``New*``, :class:`ProductChanges`, and the request bodies
+:class:`Credentials`, :class:`NewLine`, :class:`LineQuantity`) reject unknown
+fields and wrong types (no ``true`` or ``"1"`` for a number) and check every
+bound the database enforces; their JSON Schemas say exactly what they accept
+(tests check both ways). Every list the Store returns is a :class:`Page`. Read schemas (``*Read``,
 views, orders) are what leaves the package: :class:`UserRead` has no
 ``password_hash``; money is a :class:`~decimal.Decimal` that travels in JSON
 as a string with exactly two decimals (``"19.99"``, ``"3.00"``); times are
@@ -22,10 +24,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Generic, Literal, TypeAlias, TypeVar
+from typing import Annotated, Any, Generic, Literal, SupportsIndex, TypeAlias, TypeVar, overload
 
 from pydantic import (
     AfterValidator,
@@ -49,6 +51,7 @@ from shopdb.limits import (
     EMAIL_MAX,
     EMAIL_SHAPE,
     INT_MAX,
+    LOGIN_MAX,
     NAME_FORBIDDEN,
     NAME_INVISIBLE,
     PASSWORD_MAX,
@@ -381,6 +384,88 @@ class ProductChanges(_Input):
     price: Price = None  # type: ignore[assignment]
     inventory_count: Count = None  # type: ignore[assignment]
 
+    def given(self) -> dict[str, Any]:
+        """The fields the caller sent, and only those, in declaration order.
+
+        Pass the model itself to ``Store.update_product(product_id, changes)``,
+        or this; never ``model_dump()``, where a field left out reads as None
+        (``description: None`` would clear the description).
+        """
+        sent = self.model_fields_set
+        return {field: getattr(self, field) for field in type(self).model_fields if field in sent}
+
+
+#: A login as given to :class:`Credentials`: a username or an email, not yet normalized
+#: (``Store.authenticate`` finds the account as registration compared it).
+Login = Annotated[
+    str,
+    Field(min_length=1, max_length=LOGIN_MAX),
+    AfterValidator(_storable),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": LOGIN_MAX,
+            "pattern": _PASSWORD_PATTERN,
+            "description": "a username or an email address",
+        },
+        mode="validation",
+    ),
+]
+#: A password as given to sign in: any length a registration could have set, no NUL.
+LoginPassword = Annotated[
+    SecretStr,
+    Field(min_length=1, max_length=PASSWORD_MAX),
+    AfterValidator(_hashable),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "password",
+            "writeOnly": True,
+            "minLength": 1,
+            "maxLength": PASSWORD_MAX,
+            "pattern": _PASSWORD_PATTERN,
+        },
+        mode="validation",
+    ),
+]
+
+
+class Credentials(_Input):
+    """A sign-in: ``login`` (a username or an email, any case) and ``password``.
+
+    ``store.authenticate(c.login, c.password.get_secret_value())``. The
+    password is a :class:`~pydantic.SecretStr`: it never shows in a repr, a
+    log line or ``model_dump_json()``. Its bounds are loose on purpose (1 to
+    1024 characters): a wrong password is a failed sign-in (counted by the
+    login throttle), not a malformed request.
+    """
+
+    login: Login
+    password: LoginPassword
+
+
+class NewLine(_Input):
+    """A product to put in the signed-in user's cart: ``Shopper.add(product_id, quantity)``.
+
+    ``quantity`` (default 1) is a whole number from 1 to 2**31 - 1: ``true``,
+    ``"1"`` and ``1.5`` are refused, naming the field. It is added to the
+    product's line if the cart has one.
+    """
+
+    product_id: Id
+    quantity: Quantity = 1
+
+
+class LineQuantity(_Input):
+    """How many of a product a cart's line holds: ``Shopper.set_quantity(product_id, quantity)``.
+
+    A whole number from 0 (which removes the line) to 2**31 - 1, as strict as
+    :class:`NewLine`'s.
+    """
+
+    quantity: Count
+
 
 class UserRead(_Read):
     """A user as anyone may see it: no password hash; ``role`` is customer or staff."""
@@ -487,12 +572,37 @@ Item = TypeVar("Item", bound=BaseModel)
 class Page(_Read, Generic[Item]):
     """One page of a list: its ``items``, and ``next``, the cursor of the page after it.
 
-    ``next`` is opaque: pass it back unchanged (with the same filters) to get
-    the next page; it is None on the last page.
+    ``next`` is opaque: pass it back unchanged as ``cursor=`` (with the same
+    filters) to get the next page; it is None on the last page. Every list
+    method of the Store returns one (``search_products``, ``list_products``,
+    ``list_orders``, ``Shopper.orders``), and so may an endpoint: its JSON is
+    ``{"items": [...], "next": "..."}``.
+
+    A page reads as the list of its items, so code written for the lists the
+    Store used to return keeps working: ``len(page)``, ``page[0]``,
+    ``page[-1]``, ``for item in page``, ``if not page``. It is not a list:
+    compare ``page.items`` with a list, and use ``model_dump()``, not
+    ``dict(page)``, for its fields.
     """
 
     items: list[Item]
     next: str | None
+
+    def __len__(self) -> int:
+        """How many items the page holds."""
+        return len(self.items)
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> Item: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Item]: ...
+    def __getitem__(self, index: SupportsIndex | slice) -> Item | list[Item]:
+        """An item (or a list of them, for a slice), as ``page.items[index]``."""
+        return self.items[index]
+
+    def __iter__(self) -> Iterator[Item]:  # type: ignore[override]
+        """The items, in order (not the fields, as a pydantic model's iteration would give)."""
+        return iter(self.items)
 
 
 def parse(model: type[M], data: object) -> M:

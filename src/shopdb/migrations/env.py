@@ -77,6 +77,11 @@ def run_online(connection: Connection) -> None:
 def connectable() -> Any:
     """The Connection or Engine to migrate with."""
     given = run.connection
+    if given is None:
+        # Alembic's cookbook shares a connection as config.attributes["connection"]
+        # ("Sharing a Connection across one or more programmatic migration
+        # commands"); tools such as pytest-alembic hand theirs over that way.
+        given = config.attributes.get("connection")
     if given is not None:
         return given
     url = config.get_main_option("sqlalchemy.url")

@@ -23,6 +23,7 @@ from shopdb.schemas import (
     Order,
     OrderSummary,
     Page,
+    ProductChanges,
     ProductRead,
     UserRead,
 )
@@ -195,12 +196,17 @@ class Store:
         """The product with ``product_id``; :class:`~shopdb.errors.NotFound` if there is none."""
         return self._runner.run(products.get, product_id)
 
-    def list_products(self, after_id: int | None = None, limit: int = 50) -> list[ProductRead]:
-        """Up to ``limit`` products with ids above ``after_id``, by id (keyset pagination).
+    def list_products(
+        self, after_id: int | None = None, limit: int = 50, *, cursor: str | None = None
+    ) -> Page[ProductRead]:
+        """A :class:`~shopdb.schemas.Page` of up to ``limit`` products (1 to 100), by id.
 
-        Pass the last id of a page as ``after_id`` to get the next page.
+        Pass the page's ``next`` as ``cursor`` for the page after it (None on
+        the last page), or the last id of a page as ``after_id``. Keyset pages:
+        each product comes once while others are added or deleted between
+        pages. The page reads as a list of its items (``len``, ``[i]``, ``for``).
         """
-        return self._runner.run(products.page, after_id, limit)
+        return self._runner.run(products.page, after_id, limit, cursor=cursor)
 
     def search_products(
         self,
@@ -236,12 +242,17 @@ class Store:
             cursor=cursor,
         )
 
-    def update_product(self, product_id: int, **changes: object) -> ProductRead:
+    def update_product(
+        self, product_id: int, changes: ProductChanges | None = None, **fields: object
+    ) -> ProductRead:
         """Change some of ``name``, ``description``, ``price``, ``inventory_count``.
 
-        A new ``inventory_count`` is recorded as an inventory adjustment.
+        Either a :class:`~shopdb.schemas.ProductChanges` (a PATCH body: only
+        the fields the client sent change, and ``description: null`` clears
+        the description), or the same fields as keywords; not both. A new
+        ``inventory_count`` is recorded as an inventory adjustment.
         """
-        return self._runner.run(products.update, product_id, **changes)
+        return self._runner.run(products.update, product_id, changes, **fields)
 
     def delete_product(self, product_id: int) -> None:
         """Delete a product: its cart lines go with it; order lines keep its name and price."""
@@ -329,10 +340,21 @@ class Store:
         return self._runner.run(orders.get, order_id, user_id=user_id)
 
     def list_orders(
-        self, user_id: int, *, before_id: int | None = None, limit: int = 20
-    ) -> list[OrderSummary]:
-        """The user's orders, newest first; pass the last id of a page as ``before_id``."""
-        return self._runner.run(orders.page, user_id, before_id=before_id, limit=limit)
+        self,
+        user_id: int,
+        *,
+        before_id: int | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> Page[OrderSummary]:
+        """A :class:`~shopdb.schemas.Page` of the user's orders, newest first (``limit`` 1 to 100).
+
+        Pass the page's ``next`` as ``cursor`` for the page after it, or the
+        last id of a page as ``before_id``.
+        """
+        return self._runner.run(
+            orders.page, user_id, before_id=before_id, limit=limit, cursor=cursor
+        )
 
     def pay_order(self, order_id: int, *, user_id: int | None = None) -> Order:
         """Mark a placed order paid; :class:`~shopdb.errors.InvalidTransition` otherwise."""
@@ -403,9 +425,14 @@ class Shopper:
             orders.checkout, cart_id, user_id=self.user_id, expected_total=expected_total
         )
 
-    def orders(self, before_id: int | None = None, limit: int = 20) -> list[OrderSummary]:
-        """The user's orders, newest first (keyset pages: pass the last id as ``before_id``)."""
-        return self._runner.run(orders.page, self.user_id, before_id=before_id, limit=limit)
+    def orders(
+        self, before_id: int | None = None, limit: int = 20, *, cursor: str | None = None
+    ) -> Page[OrderSummary]:
+        """A :class:`~shopdb.schemas.Page` of the user's orders, newest first: pass its
+        ``next`` as ``cursor`` (or the last id as ``before_id``) for the page after it."""
+        return self._runner.run(
+            orders.page, self.user_id, before_id=before_id, limit=limit, cursor=cursor
+        )
 
     def order(self, order_id: int) -> Order:
         """One of the user's orders with its lines."""

@@ -9,12 +9,20 @@ the bound, never the value (which may be a megabyte of digits).
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import re
 from decimal import Decimal
 from typing import Any
 
 from shopdb.errors import InvalidInput
-from shopdb.limits import INT_MAX, count_problem
+from shopdb.limits import INT_MAX, SEARCH_CURSOR_MAX, count_problem
 from shopdb.schemas import total
+
+_CURSOR_TEXT = re.compile(r"[A-Za-z0-9_-]+")
+#: The version of a list's cursor (the first member of its JSON).
+LIST_CURSOR_VERSION = 1
 
 
 def ident(value: object, field: str) -> int:
@@ -51,3 +59,69 @@ def amount(value: object, field: str) -> Decimal:
         return total(value)
     except ValueError as exc:
         raise InvalidInput(field, str(exc)) from None
+
+
+def refused_cursor() -> InvalidInput:
+    """The one refusal of a cursor that is not this list's (never echoing it)."""
+    return InvalidInput("cursor", "is not a valid cursor")
+
+
+def cursor_text(payload: list[Any]) -> str:
+    """A cursor: ``payload`` as compact JSON in unpadded URL-safe base64 (opaque to callers)."""
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(name)  # NaN, Infinity: no cursor holds them
+
+
+def cursor_payload(cursor: object) -> list[Any]:
+    """The JSON list in a cursor :func:`cursor_text` made; :class:`InvalidInput`
+    (``cursor``) for anything else: too long, not base64, not its one encoding, not a list."""
+    if not isinstance(cursor, str) or not 0 < len(cursor) <= SEARCH_CURSOR_MAX:
+        raise refused_cursor()
+    if not _CURSOR_TEXT.fullmatch(cursor):
+        raise refused_cursor()
+    try:
+        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+        decoded = json.loads(raw.decode(), parse_constant=_no_constant)
+    except (binascii.Error, UnicodeDecodeError, ValueError, RecursionError):
+        raise refused_cursor() from None
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != cursor:
+        raise refused_cursor()  # not the one encoding of its bytes: not ours
+    if not isinstance(decoded, list):
+        raise refused_cursor()
+    return decoded
+
+
+def id_cursor(kind: str, last_id: int) -> str:
+    """The cursor of the page after the row ``last_id`` of a list of ``kind`` (by id)."""
+    return cursor_text([LIST_CURSOR_VERSION, kind, last_id])
+
+
+def cursor_id(cursor: object, kind: str) -> int:
+    """The id in a cursor :func:`id_cursor` made for ``kind``; :class:`InvalidInput`
+    (``cursor``) for any other text, a search's cursor and another list's included."""
+    decoded = cursor_payload(cursor)
+    if len(decoded) != 3:  # version, kind, id
+        raise refused_cursor()
+    version, its_kind, last_id = decoded
+    if type(version) is not int or version != LIST_CURSOR_VERSION or its_kind != kind:
+        raise refused_cursor()
+    if type(last_id) is not int or not 1 <= last_id <= INT_MAX:
+        raise refused_cursor()
+    return last_id
+
+
+def keyset_start(
+    bound: object, bound_field: str, low: int, cursor: object, kind: str
+) -> int | None:
+    """Where a page by id starts: ``bound`` (``after_id`` or ``before_id``, at least
+    ``low``), or the id in ``cursor``; None for the first page. Both given is
+    :class:`InvalidInput` (``cursor``)."""
+    if cursor is None:
+        return None if bound is None else integer(bound, bound_field, low)
+    if bound is not None:
+        raise InvalidInput("cursor", f"must not be given with {bound_field}")
+    return cursor_id(cursor, kind)

@@ -31,14 +31,16 @@ from shopdb.errors import (
     PriceChanged,
     Shortage,
 )
-from shopdb.limits import ORDER_STATUSES, ORDERS_PAGE_MAX, OrderStatus
-from shopdb.schemas import Order, OrderSummary
-from shopdb.store.arguments import amount, cart_address, ident, integer
+from shopdb.limits import INT_MAX, ORDER_STATUSES, ORDERS_PAGE_MAX, OrderStatus
+from shopdb.schemas import Order, OrderSummary, Page
+from shopdb.store.arguments import amount, cart_address, id_cursor, ident, integer, keyset_start
 from shopdb.store.carts import WHICH_CART
 from shopdb.store.core import ALL, Query, Steps, operation
 
 #: The statuses (one list: :data:`shopdb.limits.ORDER_STATUSES`).
 PLACED, PAID, SHIPPED, CANCELLED = ORDER_STATUSES
+#: What a list_orders cursor says it is for (another list's is refused).
+KIND = "orders"
 
 _ORDER_COLUMNS = "o.id, o.user_id, o.cart_id, o.status, o.total, o.created_at, o.updated_at"
 
@@ -266,14 +268,17 @@ def get(order_id: int, *, user_id: int | None = None) -> Steps[Order]:
 
 @operation(read_only=True)
 def page(
-    user_id: int, *, before_id: int | None = None, limit: int = 20
-) -> Steps[list[OrderSummary]]:
-    """Up to ``limit`` of the user's orders, newest first, older than ``before_id``."""
+    user_id: int, *, before_id: int | None = None, limit: int = 20, cursor: str | None = None
+) -> Steps[Page[OrderSummary]]:
+    """Up to ``limit`` of the user's orders, newest first, older than ``before_id`` (or the
+    ``cursor``'s), and the cursor of the next page (None on the last)."""
     ident(user_id, "user_id")
-    before = 2**31 - 1 if before_id is None else integer(before_id, "before_id", 1)
+    before = keyset_start(before_id, "before_id", 1, cursor, KIND)
     integer(limit, "limit", 1, ORDERS_PAGE_MAX)
-    rows = yield Query(LIST, {"user": user_id, "before": before, "limit": limit}, ALL)
-    return [
+    # One row more than the page: whether there is a next page, without a count.
+    params = {"user": user_id, "before": INT_MAX if before is None else before, "limit": limit + 1}
+    rows = yield Query(LIST, params, ALL)
+    items = [
         OrderSummary.model_validate(
             {
                 "id": r[0],
@@ -285,8 +290,10 @@ def page(
                 "updated_at": r[6],
             }
         )
-        for r in rows
+        for r in rows[:limit]
     ]
+    following = id_cursor(KIND, items[-1].id) if len(rows) > limit else None
+    return Page[OrderSummary](items=items, next=following)
 
 
 def _move(order_id: int, to: OrderStatus, user_id: int | None) -> Steps[Order]:

@@ -9,8 +9,8 @@ from pydantic import TypeAdapter
 
 from shopdb.errors import InsufficientInventory, InvalidInput, NotFound, Shortage
 from shopdb.limits import INT_MAX, PRODUCTS_PAGE_MAX, STOCK_MAX
-from shopdb.schemas import NewProduct, ProductChanges, ProductRead
-from shopdb.store.arguments import ident, integer
+from shopdb.schemas import NewProduct, Page, ProductChanges, ProductRead
+from shopdb.store.arguments import id_cursor, ident, integer, keyset_start
 from shopdb.store.core import ALL, COUNT, ONE, Query, Steps, operation, relabel, returned, validated
 
 #: Most products a page of list_products may hold (:data:`shopdb.limits.PRODUCTS_PAGE_MAX`).
@@ -42,6 +42,8 @@ WITH changed AS (
 SELECT inventory_count FROM changed
 """
 COUNT_STOCK = "SELECT inventory_count FROM products WHERE id = %s"
+#: What a list_products cursor says it is for (another list's is refused).
+KIND = "products"
 #: The columns update_product may set, in a fixed order.
 UPDATABLE = ("name", "description", "price", "inventory_count")
 
@@ -97,12 +99,18 @@ def get(product_id: int) -> Steps[ProductRead]:
 
 
 @operation(read_only=True, replica="stale")
-def page(after_id: int | None = None, limit: int = 50) -> Steps[list[ProductRead]]:
-    """Up to ``limit`` products with ids above ``after_id``, by id."""
-    after = 0 if after_id is None else integer(after_id, "after_id", 0)
+def page(
+    after_id: int | None = None, limit: int = 50, *, cursor: str | None = None
+) -> Steps[Page[ProductRead]]:
+    """Up to ``limit`` products with ids above ``after_id`` (or the ``cursor``'s), by id,
+    and the cursor of the next page (None on the last)."""
+    after = keyset_start(after_id, "after_id", 0, cursor, KIND)
     integer(limit, "limit", 1, PAGE_MAX)
-    rows = yield Query(PAGE, (after, limit), ALL)
-    return _PAGE.validate_python([_values(row) for row in rows])
+    # One row more than the page: whether there is a next page, without a count.
+    rows = yield Query(PAGE, (after or 0, limit + 1), ALL)
+    items = _PAGE.validate_python([_values(row) for row in rows[:limit]])
+    following = id_cursor(KIND, items[-1].id) if len(rows) > limit else None
+    return Page[ProductRead](items=items, next=following)
 
 
 # Only the given columns change; a new stock level is recorded as the
@@ -123,13 +131,13 @@ SELECT id, name, description, price, inventory_count FROM changed
 
 
 @operation()
-def update(product_id: int, **changes: object) -> Steps[ProductRead]:
-    """Set the given columns (names from :data:`UPDATABLE` only) and return the product."""
+def update(
+    product_id: int, changes: ProductChanges | None = None, **fields: object
+) -> Steps[ProductRead]:
+    """Set the given columns and return the product: those ``changes`` holds (sent by a
+    client), or the keyword ``fields`` (names from :data:`UPDATABLE` only), not both."""
     ident(product_id, "product_id")
-    if "price" in changes:
-        changes["price"] = as_price(changes["price"])
-    parsed = validated(ProductChanges, **changes)
-    values = {field: getattr(parsed, field) for field in parsed.model_fields_set}
+    values = _changes(changes, fields)
     columns = [c for c in UPDATABLE if c in values]
     if columns:
         sql = UPDATE.format(assignments=", ".join(f"{c} = %({c})s" for c in columns))
@@ -139,6 +147,18 @@ def update(product_id: int, **changes: object) -> Steps[ProductRead]:
     if row is None:
         raise NotFound("product", product_id)
     return product(row)
+
+
+def _changes(changes: object, fields: dict[str, object]) -> dict[str, Any]:
+    if changes is None:
+        if "price" in fields:
+            fields["price"] = as_price(fields["price"])
+        return validated(ProductChanges, **fields).given()
+    if not isinstance(changes, ProductChanges):
+        raise InvalidInput("changes", "must be a ProductChanges")
+    if fields:
+        raise InvalidInput("changes", "must not be given with keyword changes")
+    return changes.given()
 
 
 @operation()

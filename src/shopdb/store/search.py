@@ -45,7 +45,6 @@ page starts within the same results: the cursor cannot change the query.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 import math
@@ -63,7 +62,6 @@ from shopdb.limits import (
     PRICE_SCALE,
     PRODUCT_NAME_MAX,
     SEARCH_CONFIG,
-    SEARCH_CURSOR_MAX,
     SEARCH_PAGE_DEFAULT,
     SEARCH_PAGE_MAX,
     SEARCH_QUERY_MAX,
@@ -72,7 +70,7 @@ from shopdb.limits import (
     storable,
 )
 from shopdb.schemas import Page, Price, ProductRead, _Input
-from shopdb.store.arguments import integer
+from shopdb.store.arguments import cursor_payload, cursor_text, integer, refused_cursor
 from shopdb.store.core import ALL, Query, Steps, operation, validated
 from shopdb.store.products import COLUMNS, _values, as_price
 
@@ -81,7 +79,6 @@ Sort: TypeAlias = Literal["relevance", "price_asc", "price_desc", "name", "newes
 SORTS: tuple[Sort, ...] = ("relevance", "price_asc", "price_desc", "name", "newest")
 #: The cursor format's version (the first member of its JSON).
 CURSOR_VERSION = 1
-_CURSOR_TEXT = re.compile(r"[A-Za-z0-9_-]+")
 _AMOUNT = re.compile(AMOUNT_PATTERN)
 _CENT = Decimal(1).scaleb(-PRICE_SCALE)
 
@@ -118,7 +115,7 @@ def statement(*, text: bool, sort: Sort, low: bool, high: bool, in_stock: bool, 
 
 
 def _refused() -> InvalidInput:
-    return InvalidInput("cursor", "is not a valid cursor")
+    return refused_cursor()
 
 
 def _text(query: object) -> str | None:
@@ -157,26 +154,13 @@ def encode_cursor(sort: Sort, mark: str, key: Any, last_id: int) -> str:
         # Two decimals, as the database's check guarantees (a price written by raw
         # SQL may carry trailing zeros: 24.990 is 24.99).
         key = f"{key.quantize(_CENT):f}"
-    payload = json.dumps(
-        [CURSOR_VERSION, sort, mark, key, last_id], separators=(",", ":"), ensure_ascii=False
-    )
-    return base64.urlsafe_b64encode(payload.encode()).rstrip(b"=").decode()
+    return cursor_text([CURSOR_VERSION, sort, mark, key, last_id])
 
 
 def decode_cursor(cursor: object, sort: Sort, mark: str) -> tuple[Any, int]:
     """``(key, id)`` from a cursor made by :func:`encode_cursor` for this sort and fingerprint."""
-    if not isinstance(cursor, str) or not 0 < len(cursor) <= SEARCH_CURSOR_MAX:
-        raise _refused()
-    if not _CURSOR_TEXT.fullmatch(cursor):
-        raise _refused()
-    try:
-        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
-        decoded = json.loads(raw.decode(), parse_constant=_no_constant)
-    except (binascii.Error, UnicodeDecodeError, ValueError, RecursionError):
-        raise _refused() from None
-    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != cursor:
-        raise _refused()  # not the one encoding of its bytes: not ours
-    if not isinstance(decoded, list) or len(decoded) != 5:
+    decoded = cursor_payload(cursor)
+    if len(decoded) != 5:
         raise _refused()
     version, its_sort, its_mark, key, last_id = decoded
     if (
@@ -195,10 +179,6 @@ def _as_real(value: float) -> float:
     """``value`` rounded to the nearest single-precision float (PostgreSQL's real)."""
     rounded: float = struct.unpack("f", struct.pack("f", value))[0]
     return rounded
-
-
-def _no_constant(name: str) -> object:
-    raise ValueError(name)  # NaN, Infinity: no cursor holds them
 
 
 def _key(sort: Sort, key: object) -> Any:
