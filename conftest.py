@@ -30,6 +30,7 @@ import builtins
 import inspect
 import io
 import re
+import secrets
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -117,9 +118,7 @@ def markdown_template(shopdb_server: DatabaseFactory) -> str:
 
 
 @pytest.fixture(autouse=True)
-def markdown_block_database(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> Iterator[None]:
+def markdown_block_database(request: pytest.FixtureRequest) -> Iterator[None]:
     """For a Markdown block: a fresh migrated database in ``DATABASE_URL``, an empty
     working folder, and its samples checked. Other tests: nothing."""
     item = request.node
@@ -135,9 +134,13 @@ def markdown_block_database(
     import psycopg
     from psycopg import sql
 
+    # Asked for here, not as arguments: other tests (Hypothesis' among them) get no
+    # function-scoped fixtures from this one.
+    monkeypatch: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
+    tmp_path: Path = request.getfixturevalue("tmp_path")
     server: DatabaseFactory = request.getfixturevalue("shopdb_server")
     template: str = request.getfixturevalue("markdown_template")
-    name = f"shopdb_docs_{item.path.stem.lower()}_{item.start_line}"
+    name = f"shopdb_docs_{item.path.stem.lower()}_{item.start_line}_{secrets.token_hex(4)}"
     with psycopg.connect(server.url(str(server.server_url.database)), autocommit=True) as conn:
         conn.execute(
             sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(

@@ -239,3 +239,26 @@ def test_the_own_migrations_example_generates_and_migrates(
     assert index is not None
     assert "(created_at)" in index[0]
     assert check == (True,)
+
+
+@pytest.mark.slow
+def test_the_testing_examples_pass_under_the_plugin(
+    shopdb_server: DatabaseFactory, tmp_path: Path
+) -> None:
+    blocks = [fence.text for fence in _python(README) if "def test_" in fence.text]
+    assert len(blocks) == 2  # the sync fixtures, then the async ones
+    (tmp_path / "test_readme.py").write_text("\n\n".join(blocks))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "SHOPDB_"))}
+    # A database of its own on the test server: the plugin creates it, and drops it after.
+    env["SHOPDB_TEST_DATABASE_URL"] = shopdb_server.url(f"shopdb_docs_plugin_{os.getpid()}")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_readme.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 passed" in result.stdout
