@@ -57,17 +57,13 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     return None
 
 
-def samples(markdown: str) -> dict[int, str]:
-    """Line number (1-based, in the Markdown file) of each ``print(...)`` inside a
-    Python block that is followed by comment lines -> the sample those comments show."""
-    lines = markdown.splitlines()
+def samples(code: str) -> dict[int, str]:
+    """Line number of each ``print(...)`` in ``code`` that is followed by comment lines
+    -> the sample those comments show (a block's code keeps its Markdown line numbers)."""
+    lines = code.split("\n")
     found: dict[int, str] = {}
-    in_python = False
     for number, line in enumerate(lines, start=1):
-        if line.startswith("```"):
-            in_python = not in_python and line[3:].split()[:1] in (["python"], ["py"])
-            continue
-        match = _SAMPLE_START.match(line) if in_python else None
+        match = _SAMPLE_START.match(line)
         if match is None:
             continue
         comment_prefix = match.group(1) + "#"
@@ -166,8 +162,8 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         result = yield
     finally:
         _current = None
-    shown = samples(item.path.read_text(encoding="utf-8"))
-    for line in sorted(shown.keys() & _code_lines(item)):
+    shown = samples(item.code)
+    for line in sorted(shown):
         output = "".join(part.strip() for part in printed.by_line.get(line, []))
         if output != shown[line]:
             pytest.fail(
@@ -175,8 +171,3 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
                 f"but the line printed\n  {output or '(nothing)'}"
             )
     return result
-
-
-def _code_lines(item: MarkdownInlinePythonItem) -> set[int]:
-    """The Markdown line numbers of the code the item runs (its block and those it continues)."""
-    return {number for number, text in enumerate(item.code.split("\n"), start=1) if text.strip()}
