@@ -333,7 +333,7 @@ class Migrator:
         # Session settings (lock_timeout, statement_timeout) are SET by env.py,
         # as statements, so that --sql prints them exactly as they run.
         return create_engine(
-            self.target.url,
+            self.target.url.sqlalchemy(),
             poolclass=NullPool,
             connect_args={
                 "connect_timeout": int(self.settings.connect_timeout),
