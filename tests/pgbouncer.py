@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy.engine import URL
+from shopdb.config import DatabaseURL
 
 
 def pgbouncer_binary() -> str | None:
@@ -30,7 +30,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def pgbouncer(upstream: URL) -> Iterator[URL]:
+def pgbouncer(upstream: DatabaseURL) -> Iterator[DatabaseURL]:
     """PgBouncer on a free loopback port in front of ``upstream``'s server; yields its URL."""
     binary = pgbouncer_binary()
     if binary is None:
@@ -65,7 +65,9 @@ def pgbouncer(upstream: URL) -> Iterator[URL]:
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             _wait_for(port, process, directory / "pgbouncer.log")
-            yield URL.create("postgresql", username=role, host="127.0.0.1", port=port, database="x")
+            yield DatabaseURL(
+                "postgresql", username=role, host="127.0.0.1", port=port, database="x"
+            )
         finally:
             process.terminate()  # SIGTERM: immediate shutdown
             process.wait(timeout=60)

@@ -73,7 +73,7 @@ def alembic_config(history: str, shopdb_server: DatabaseFactory) -> Config:
 def alembic_engine(shopdb_server: DatabaseFactory) -> Iterator[Engine]:
     """An engine on a new empty database; env.py takes it from ``config.attributes``."""
     target = shopdb_server.create("shopdb_alembic")
-    engine = create_engine(target.url, poolclass=NullPool)
+    engine = create_engine(target.url.sqlalchemy(), poolclass=NullPool)
     try:
         yield engine
     finally:

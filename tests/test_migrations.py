@@ -20,7 +20,7 @@ SEED_ORDER = ["create_users", "create_products", "create_carts", "create_cart_it
 
 
 def _tables(url: str) -> set[str]:
-    engine = create_engine(parse_database_url(url), poolclass=NullPool)
+    engine = create_engine(parse_database_url(url).sqlalchemy(), poolclass=NullPool)
     try:
         return set(inspect(engine).get_table_names())
     finally:

@@ -242,3 +242,31 @@ def test_the_primary_url_asks_for_read_write_only_when_several_hosts_and_unsaid(
     assert primary_url(said).query["target_session_attrs"] == "primary"
     socket = parse_database_url("postgresql://u@/db?host=/run/postgresql")
     assert libpq_url(socket) == "postgresql://u@/db?host=%2Frun%2Fpostgresql"
+
+
+@pytest.mark.parametrize(
+    ("text", "sqlalchemy_text"),
+    [
+        ("postgres://u:p%40ss@h:5433/db", "postgresql://u:p%40ss@h:5433/db"),
+        ("postgresql://u@/db?host=/run/postgresql&sslmode=disable", None),
+        (  # libpq's multi-host form, and SQLAlchemy's spelling of it
+            "postgresql://u:p@h1:5432,[::1]:5433,h3/shop?sslmode=disable&application_name=a+b",
+            "postgresql://u:p@/shop?host=h1:5432&host=[::1]:5433&host=h3&sslmode=disable"
+            "&application_name=a+b",
+        ),
+        ("postgresql+psycopg://[::1]/my%20db?options=-c%20x%3D1", None),
+        ("postgresql://h/db?host=a&host=b&empty=", None),
+    ],
+)
+def test_a_url_reads_and_prints_as_sqlalchemy_reads_and_prints_it(
+    text: str, sqlalchemy_text: str | None
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    ours = parse_database_url(text)
+    theirs = make_url(sqlalchemy_text or text).set(drivername="postgresql+psycopg")
+    assert ours.sqlalchemy() == theirs
+    for hide in (True, False):
+        assert ours.render_as_string(hide) == theirs.render_as_string(hide)
+    assert "p@ss" not in repr(ours)
+    assert "p@ss" not in str(ours)

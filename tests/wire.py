@@ -18,13 +18,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy.engine import URL
+from shopdb.config import DatabaseURL
 
 
 class CountingProxy:
     """Listens on 127.0.0.1 and forwards to the server in ``upstream``."""
 
-    def __init__(self, upstream: URL) -> None:
+    def __init__(self, upstream: DatabaseURL) -> None:
         self._upstream = upstream
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = int(self._listener.getsockname()[1])
@@ -36,7 +36,7 @@ class CountingProxy:
         self.was_cut = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def url(self) -> URL:
+    def url(self) -> DatabaseURL:
         """The upstream URL rewritten to go through the proxy, without TLS."""
         return self._upstream.set(
             host="127.0.0.1",
@@ -148,7 +148,7 @@ class CountingProxy:
 
 
 @contextmanager
-def counting_proxy(upstream: URL) -> Iterator[CountingProxy]:
+def counting_proxy(upstream: DatabaseURL) -> Iterator[CountingProxy]:
     proxy = CountingProxy(upstream)
     try:
         yield proxy

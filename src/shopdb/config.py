@@ -8,8 +8,11 @@ as with dotenv. Nothing is read at import: call :func:`load_settings` or build
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -162,7 +165,104 @@ def _setting_name(loc: tuple[int | str, ...]) -> str:
     return "DATABASE_URL" if name == "database_url" else f"SHOPDB_{name.upper()}"
 
 
-def parse_database_url(raw: str, name: str = "DATABASE_URL") -> URL:
+#: A URL's parts, in SQLAlchemy's grammar (``name://user:password@host:port/database?query``).
+_URL = re.compile(
+    r"""
+    (?P<name>[\w+]+)://
+    (?:(?P<username>[^:/]*)(?::(?P<password>[^@]*))?@)?
+    (?:(?:\[(?P<ipv6host>[^/?]+)\]|(?P<ipv4host>[^/:?]+))?(?::(?P<port>[^/?]*))?)?
+    (?:/(?P<database>[^?]*))?
+    (?:\?(?P<query>.*))?
+    """,
+    re.X,
+)
+
+
+@dataclass(frozen=True, repr=False)
+class DatabaseURL:
+    """A parsed PostgreSQL URL: what :func:`parse_database_url` returns and every
+    connection shopdb opens is made from (``Target.url``).
+
+    Shaped like SQLAlchemy's ``URL`` (the same attributes, :meth:`set`,
+    :meth:`update_query_dict`, :meth:`render_as_string`) without importing
+    SQLAlchemy, so a command that only talks libpq (``shopdb status``) starts
+    fast; :meth:`sqlalchemy` builds SQLAlchemy's where an engine is made.
+    Several hosts are repeated ``host`` query values (``host=h1:5432``), as
+    SQLAlchemy's psycopg dialect takes them. Printed, the password is ``***``.
+    """
+
+    drivername: str
+    username: str | None = None
+    password: str | None = None
+    host: str | None = None
+    port: int | None = None
+    database: str | None = None
+    #: Query parameters; a repeated one holds a tuple of its values.
+    query: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
+
+    def set(self, **changes: Any) -> DatabaseURL:
+        """A copy with ``changes`` (``database=``, ``username=``, ...); None removes a part."""
+        if "query" in changes:
+            changes["query"] = dict(changes["query"])
+        return replace(self, **changes)
+
+    def update_query_dict(self, values: Mapping[str, str | tuple[str, ...]]) -> DatabaseURL:
+        """A copy whose query parameters ``values`` are replaced (or added)."""
+        return replace(self, query={**self.query, **values})
+
+    def render_as_string(self, hide_password: bool = True) -> str:
+        """The URL as text (as SQLAlchemy renders it); ``***`` for a password unless told."""
+        from urllib.parse import quote, quote_plus
+
+        text = self.drivername + "://"
+        if self.username is not None:
+            text += quote(self.username, safe=" +")
+            if self.password is not None:
+                text += ":" + ("***" if hide_password else quote(self.password, safe=" +"))
+            text += "@"
+        if self.host is not None:
+            text += f"[{self.host}]" if ":" in self.host else self.host
+        if self.port is not None:
+            text += f":{self.port}"
+        if self.database is not None:
+            text += "/" + quote(self.database, safe=" +/")
+        if self.query:
+            text += "?" + "&".join(
+                f"{quote_plus(key)}={quote_plus(value)}"
+                for key in sorted(self.query)
+                for value in _values(self.query[key])
+            )
+        return text
+
+    def sqlalchemy(self) -> URL:
+        """The same URL as SQLAlchemy's ``URL``, for ``create_engine`` (imports SQLAlchemy)."""
+        from sqlalchemy.engine import URL
+
+        return URL.create(
+            self.drivername,
+            username=self.username,
+            password=self.password,
+            host=self.host,
+            port=self.port,
+            database=self.database,
+            query=self.query,
+        )
+
+    def __hash__(self) -> int:
+        parts = (self.drivername, self.username, self.password, self.host, self.port)
+        return hash((*parts, self.database, tuple(sorted(self.query.items()))))
+
+    def __repr__(self) -> str:
+        return self.render_as_string(hide_password=True)
+
+    __str__ = __repr__
+
+
+def _values(value: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else value
+
+
+def parse_database_url(raw: str, name: str = "DATABASE_URL") -> DatabaseURL:
     """Parse a PostgreSQL URL as users write it and point it at psycopg 3.
 
     Accepts ``postgres://``, ``postgresql://`` and ``postgresql+psycopg://``,
@@ -170,25 +270,44 @@ def parse_database_url(raw: str, name: str = "DATABASE_URL") -> URL:
     becomes SQLAlchemy's (``?host=h1:5432&host=h2:5432``). The error names
     the setting (``name``) and never repeats the URL, since it may hold a password.
     """
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+    from urllib.parse import parse_qsl, unquote
 
     text = raw.strip()
     if not text:
         raise ConfigurationError(f"{name} is empty")
+    not_a_url = ConfigurationError(
+        f"{name} is not a URL; expected postgresql://user:password@host:port/database"
+    )
     try:
-        url = make_url(_hosts_in_query(text))
-    except (ArgumentError, ValueError):
+        found = _URL.match(_hosts_in_query(text))
+        if found is None:
+            raise not_a_url
+        parts = found.groupdict()
+        port = int(parts["port"]) if parts["port"] else None
+    except ValueError:
+        raise not_a_url from None
+    query: dict[str, str | tuple[str, ...]] = {}
+    for key, value in parse_qsl(parts["query"] or ""):
+        query[key] = (*_values(query[key]), value) if key in query else value
+    username, password, database = (
+        None if parts[part] is None else unquote(parts[part])
+        for part in ("username", "password", "database")
+    )
+    if parts["name"] not in _POSTGRES_SCHEMES:
         raise ConfigurationError(
-            f"{name} is not a URL; expected postgresql://user:password@host:port/database"
-        ) from None
-    if url.drivername not in _POSTGRES_SCHEMES:
-        raise ConfigurationError(
-            f"{name} has scheme {url.drivername!r}; expected postgres:// or postgresql://"
+            f"{name} has scheme {parts['name']!r}; expected postgres:// or postgresql://"
         )
-    if not url.database:
+    if not database:
         raise ConfigurationError(f"{name} names no database (add /database_name at the end)")
-    return url.set(drivername=DRIVER)
+    return DatabaseURL(
+        DRIVER,
+        username=username,
+        password=password,
+        host=parts["ipv4host"] or parts["ipv6host"],
+        port=port,
+        database=database,
+        query=query,
+    )
 
 
 def _hosts_in_query(text: str) -> str:
@@ -208,15 +327,13 @@ def _hosts_in_query(text: str) -> str:
     return f"{parts.scheme}://{userinfo}{at}{parts.path}?{query}"
 
 
-def replica_urls(settings: Settings) -> list[URL]:
+def replica_urls(settings: Settings) -> list[DatabaseURL]:
     """The replicas ``SHOPDB_REPLICA_URLS`` lists, parsed (none when it is unset).
 
     URLs are separated by commas (and any spaces); a comma inside one URL
     (libpq's multi-host form) does not separate: only one followed by a
     ``scheme://`` does.
     """
-    import re
-
     if settings.replica_urls is None:
         return []
     text = settings.replica_urls.get_secret_value()
@@ -228,7 +345,7 @@ def replica_urls(settings: Settings) -> list[URL]:
     ]
 
 
-def mask_url(url: URL | str) -> str:
+def mask_url(url: DatabaseURL | str) -> str:
     """The URL as text with the password replaced by ``***``, for people to read."""
     from urllib.parse import unquote
 
@@ -239,22 +356,6 @@ def mask_url(url: URL | str) -> str:
     return text if "?" not in text else text.split("?", 1)[0] + "?" + unquote(text.split("?", 1)[1])
 
 
-def login_url(url: URL, username: str, *, has_password: bool) -> str:
-    """``url`` for another role, fit for any output: ``***`` if it has a password, else none.
-
-    Built afresh rather than with ``url.set(password=None)``: SQLAlchemy's
-    ``set`` treats None as "keep", which would show the owner's password as
-    if it were this role's.
-    """
-    from sqlalchemy.engine import URL
-
-    other = URL.create(
-        url.drivername,
-        username=username,
-        password="***" if has_password else None,
-        host=url.host,
-        port=url.port,
-        database=url.database,
-        query=url.query,
-    )
-    return mask_url(other)
+def login_url(url: DatabaseURL, username: str, *, has_password: bool) -> str:
+    """``url`` for another role, fit for any output: ``***`` if it has a password, else none."""
+    return mask_url(url.set(username=username, password="***" if has_password else None))

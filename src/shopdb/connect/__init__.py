@@ -24,9 +24,8 @@ from shopdb.errors import (
 
 if TYPE_CHECKING:
     import psycopg
-    from sqlalchemy.engine import URL
 
-    from shopdb.config import Settings
+    from shopdb.config import DatabaseURL, Settings
     from shopdb.connect.embedded import EmbeddedServer
 
 
@@ -34,7 +33,7 @@ if TYPE_CHECKING:
 class Target:
     """The database shopdb will use, and the embedded server behind it if any."""
 
-    url: URL
+    url: DatabaseURL
     embedded: EmbeddedServer | None = None
 
     @property
@@ -62,7 +61,7 @@ def resolve_target(url: str | None, settings: Settings, *, announce: bool = True
     return Target(parse_database_url(server.url()), server)
 
 
-def primary_url(url: URL) -> URL:
+def primary_url(url: DatabaseURL) -> DatabaseURL:
     """``url``, asking for the read-write server when it lists several hosts.
 
     After a failover the old primary may come back as a replica: with
@@ -76,7 +75,7 @@ def primary_url(url: URL) -> URL:
     return url
 
 
-def libpq_url(url: URL, database: str | None = None) -> str:
+def libpq_url(url: DatabaseURL, database: str | None = None) -> str:
     """``url`` as a libpq URI (password included: never print it).
 
     Several hosts (SQLAlchemy's repeated ``host=h:p`` parameters) become

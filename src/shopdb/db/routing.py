@@ -46,9 +46,7 @@ from shopdb.db.steps import ONE, Query, Steps
 from shopdb.errors import DatabaseUnavailable, ShopError
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import URL
-
-    from shopdb.config import Settings
+    from shopdb.config import DatabaseURL, Settings
     from shopdb.db.steps import Operation
 
 _LSN_MAX = 0xFFFFFFFF
@@ -107,7 +105,7 @@ class Replica(Generic[PoolT]):
         "usable",
     )
 
-    def __init__(self, url: URL, name: str) -> None:
+    def __init__(self, url: DatabaseURL, name: str) -> None:
         self.url = url
         #: The URL with its password hidden: how logs and stats name this replica.
         self.name = name
@@ -223,7 +221,7 @@ class Router(Generic[PoolT]):
     the probes (one round at a time) change the flags.
     """
 
-    def __init__(self, primary: PoolT, urls: Sequence[URL], max_lag: float) -> None:
+    def __init__(self, primary: PoolT, urls: Sequence[DatabaseURL], max_lag: float) -> None:
         from shopdb.config import mask_url
 
         #: The primary's pool: every write, and every read no replica may serve.

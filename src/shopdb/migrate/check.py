@@ -25,16 +25,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shopdb.errors import SchemaOutdated
+from shopdb.migrate import history
 from shopdb.migrate.graph import applied_revisions
-from shopdb.migrate.history import HISTORY_TABLE
 
 if TYPE_CHECKING:
     from shopdb.config import Settings
     from shopdb.migrate.graph import Migration
 
 #: The one query of the check (the history table is read only for a head it cannot place).
-HEADS = "SELECT version_num FROM alembic_version"
-RECORDED = f"SELECT revision FROM {HISTORY_TABLE}"
+HEADS = history.HEADS
+RECORDED = f"SELECT revision FROM {history.HISTORY_TABLE}"
 
 
 def missing(scripts: list[Migration], heads: list[str], recorded: set[str]) -> list[Migration]:

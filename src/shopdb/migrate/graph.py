@@ -68,8 +68,24 @@ def file_checksum(path: Path) -> str:
     return hashlib.sha256(path.read_bytes().replace(b"\r\n", b"\n")).hexdigest()
 
 
+@dataclass(frozen=True)
+class Declared:
+    """What one migration file declares, however it was read: by Alembic, which imports
+    it (:func:`read_scripts`), or by :mod:`~shopdb.migrate.declared`, which parses it."""
+
+    revision: str
+    #: The file, as Alembic names it (resolved).
+    path: Path
+    #: Its ``down_revision``.
+    parents: tuple[str, ...] = ()
+    #: Its ``depends_on``, as revision ids.
+    depends_on: tuple[str, ...] = ()
+    #: Its ``previous_checksums``.
+    previous_checksums: frozenset[str] = frozenset()
+
+
 def read_scripts(script: ScriptDirectory, sources: Sources) -> list[Migration]:
-    """Every migration file, in the order they apply, without asking the database."""
+    """Every migration file, in the order they apply, read by Alembic (which imports them)."""
     from alembic.script.revision import RevisionError
     from alembic.util import CommandError
 
@@ -77,8 +93,7 @@ def read_scripts(script: ScriptDirectory, sources: Sources) -> list[Migration]:
         with warnings.catch_warnings():
             # Alembic warns of a missing down_revision, then fails: the error says it.
             warnings.simplefilter("ignore", UserWarning)
-            scripts = list(script.walk_revisions())
-            found = {s.revision: _migration(s, script, sources) for s in scripts}
+            declared = [_declared(s, script) for s in script.walk_revisions()]
     except KeyError as exc:
         raise MigrationError(
             f"a migration refers to revision {exc.args[0]!r}, which is not among the "
@@ -86,6 +101,13 @@ def read_scripts(script: ScriptDirectory, sources: Sources) -> list[Migration]:
         ) from None
     except (RevisionError, CommandError) as exc:
         raise MigrationError(f"the migrations in {sources.describe()}: {exc}") from None
+    return migrations_from(declared, sources)
+
+
+def migrations_from(declared: Iterable[Declared], sources: Sources) -> list[Migration]:
+    """The migrations these files declare, in the order they apply; each source (shopdb's,
+    the application's) must be one line of history."""
+    found = {d.revision: _migration(d, sources) for d in declared}
     for source in sorted({m.source for m in found.values()}):
         inside = {r for r, m in found.items() if m.source == source}
         parents = {p for r in inside for p in found[r].parents}
@@ -171,21 +193,27 @@ def _rank(m: Migration) -> tuple[int, str, str]:
     return (0 if m.source == "shopdb" else 1, m.revision, m.revision)
 
 
-def _migration(script: Script, directory: ScriptDirectory, sources: Sources) -> Migration:
-    path = Path(script.path)
-    parents = _revisions(script.down_revision)
-    depends = tuple(_resolve(directory, d) for d in _revisions(script.dependencies))
-    module = script.module
-    previous = frozenset(getattr(module, "previous_checksums", ()))
+def _migration(declared: Declared, sources: Sources) -> Migration:
+    parents = declared.parents
     return Migration(
-        revision=script.revision,
-        name=path.stem.removeprefix(f"{script.revision}_"),
-        path=path,
-        checksum=file_checksum(path),
-        source=sources.source_of(path),
-        requires=parents + tuple(d for d in depends if d not in parents),
+        revision=declared.revision,
+        name=declared.path.stem.removeprefix(f"{declared.revision}_"),
+        path=declared.path,
+        checksum=file_checksum(declared.path),
+        source=sources.source_of(declared.path),
+        requires=parents + tuple(d for d in declared.depends_on if d not in parents),
         parents=parents,
-        previous_checksums=previous,
+        previous_checksums=declared.previous_checksums,
+    )
+
+
+def _declared(script: Script, directory: ScriptDirectory) -> Declared:
+    return Declared(
+        revision=script.revision,
+        path=Path(script.path),
+        parents=_revisions(script.down_revision),
+        depends_on=tuple(_resolve(directory, d) for d in _revisions(script.dependencies)),
+        previous_checksums=frozenset(getattr(script.module, "previous_checksums", ())),
     )
 
 

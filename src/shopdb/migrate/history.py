@@ -10,15 +10,19 @@ everything else that runs.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import psycopg
     from alembic.runtime.migration import MigrationContext
-    from sqlalchemy.engine import Connection
 
     from shopdb.migrate.graph import Migration
 
 HISTORY_TABLE = "shopdb_migrations"
+#: Alembic's table of the applied heads.
+VERSION_TABLE = "alembic_version"
+#: The heads, as Alembic reads them.
+HEADS = f"SELECT version_num FROM {VERSION_TABLE}"
 
 CREATE = f"""CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (
     revision VARCHAR PRIMARY KEY,
@@ -28,12 +32,25 @@ CREATE = f"""CREATE TABLE IF NOT EXISTS {HISTORY_TABLE} (
 )"""
 
 
-def read(conn: Connection) -> dict[str, tuple[datetime, str]]:
+def heads(conn: psycopg.Connection[Any]) -> list[str]:
+    """What ``alembic_version`` holds (empty before the first run)."""
+    if not _exists(conn, VERSION_TABLE):
+        return []
+    return [row[0] for row in conn.execute(HEADS)]
+
+
+def read(conn: psycopg.Connection[Any]) -> dict[str, tuple[datetime, str]]:
     """``revision -> (applied_at, checksum)`` for every row (empty before the first run)."""
-    if not conn.dialect.has_table(conn, HISTORY_TABLE):
+    if not _exists(conn, HISTORY_TABLE):
         return {}
-    rows = conn.exec_driver_sql(f"SELECT revision, applied_at, checksum FROM {HISTORY_TABLE}")
+    rows = conn.execute(f"SELECT revision, applied_at, checksum FROM {HISTORY_TABLE}")
     return {row[0]: (row[1], row[2]) for row in rows}
+
+
+def _exists(conn: psycopg.Connection[Any], table: str) -> bool:
+    """Whether ``table`` is on the search path (as Alembic looks for its table)."""
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+    return bool(row and row[0])
 
 
 def record(context: MigrationContext, migration: Migration, *, applied: bool) -> None:

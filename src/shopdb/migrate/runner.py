@@ -39,9 +39,11 @@ from shopdb.config import Settings, load_settings
 from shopdb.connect import Target, libpq_url, resolve_target
 from shopdb.errors import MigrationError, ShopError, translate
 from shopdb.migrate import history as migration_history
+from shopdb.migrate.declared import read_declared
 from shopdb.migrate.graph import (
     Migration,
     file_checksum,
+    migrations_from,
     read_scripts,
     revert_order,
     upgrade_plan,
@@ -52,6 +54,7 @@ from shopdb.migrate.lock_policy import LockPolicy
 from shopdb.migrate.sources import Sources, alembic_config
 
 if TYPE_CHECKING:
+    import psycopg
     from alembic.config import Config
     from alembic.script import ScriptDirectory
     from sqlalchemy.engine import Connection, Engine
@@ -68,7 +71,7 @@ __all__ = [
 ]
 
 HISTORY_TABLE = migration_history.HISTORY_TABLE
-VERSION_TABLE = "alembic_version"
+VERSION_TABLE = migration_history.VERSION_TABLE
 Direction = Literal["up", "down"]
 
 
@@ -125,12 +128,31 @@ class Migrator:
     # -- what there is -------------------------------------------------------
 
     def scripts(self) -> list[Migration]:
-        """Every migration file, shopdb's and the application's, in the order they apply."""
+        """Every migration file, shopdb's and the application's, in the order they apply.
+
+        The files are parsed, not imported (:mod:`~shopdb.migrate.declared`): no
+        Alembic is loaded. Files that cannot be read so, or that do not make one
+        history, are read by Alembic, whose answer or error is the reference.
+        """
+        declared = read_declared(self.sources)
+        if declared is not None:
+            try:
+                return migrations_from(declared, self.sources)
+            except MigrationError:
+                pass  # Alembic reads them again and says what is wrong in its words
+        return self.alembic_scripts()
+
+    def alembic_scripts(self) -> list[Migration]:
+        """:meth:`scripts` as Alembic reads them (importing every file)."""
         return read_scripts(self._script_directory(), self.sources)
 
     def migrations(self) -> list[Migration]:
-        """Every migration, in order, with whether and when it was applied."""
-        with self.reading() as conn:
+        """Every migration, in order, with whether and when it was applied.
+
+        Read with psycopg alone (``alembic_version`` and the history table): no
+        SQLAlchemy or Alembic is loaded, so ``shopdb status`` starts fast.
+        """
+        with self._session() as conn:
             return self._state(conn)
 
     def pending(self) -> list[Migration]:
@@ -170,7 +192,7 @@ class Migrator:
         """
         from alembic import command
 
-        with self.reading() as conn:
+        with self._session() as conn:
             state = self._state(conn)
         todo = upgrade_plan(state, None) if direction == "up" else revert_order(state, count)
         if not todo:
@@ -218,8 +240,8 @@ class Migrator:
     # -- internals -----------------------------------------------------------
 
     def _prepare(self) -> list[Migration]:
-        with self.connection() as conn:
-            conn.exec_driver_sql(migration_history.CREATE)
+        with self._session() as conn:
+            conn.execute(migration_history.CREATE)
             conn.commit()
             return self._state(conn)
 
@@ -282,13 +304,11 @@ class Migrator:
 
         return record
 
-    def _state(self, conn: Connection) -> list[Migration]:
-        from alembic.runtime.migration import MigrationContext
-
+    def _state(self, conn: psycopg.Connection[Any]) -> list[Migration]:
         from shopdb.migrate.graph import applied_revisions
 
         scripts = self.scripts()
-        heads = MigrationContext.configure(conn).get_current_heads()
+        heads = migration_history.heads(conn)
         known = {m.revision for m in scripts}
         for head in heads:
             if head not in known:
@@ -307,6 +327,24 @@ class Migrator:
             at, checksum = history.get(script.revision, (None, None))
             state.append(replace(script, applied=True, applied_at=at, applied_checksum=checksum))
         return state
+
+    @contextmanager
+    def _session(self) -> Iterator[psycopg.Connection[Any]]:
+        """A psycopg connection for reading the migration state (no SQLAlchemy), whose
+        errors become :class:`~shopdb.errors.ShopError`."""
+        import psycopg
+
+        try:
+            with psycopg.connect(
+                libpq_url(self.target.url),
+                connect_timeout=int(self.settings.connect_timeout),
+                application_name="shopdb-migrate",
+            ) as conn:
+                yield conn
+        except ShopError:
+            raise
+        except Exception as exc:
+            raise translate(exc) from exc
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -333,7 +371,7 @@ class Migrator:
         # Session settings (lock_timeout, statement_timeout) are SET by env.py,
         # as statements, so that --sql prints them exactly as they run.
         return create_engine(
-            self.target.url,
+            self.target.url.sqlalchemy(),
             poolclass=NullPool,
             connect_args={
                 "connect_timeout": int(self.settings.connect_timeout),

@@ -88,7 +88,7 @@ def connectable() -> Any:
     if url is None:
         from shopdb.connect import resolve_target
 
-        return create_engine(resolve_target(None, settings).url, poolclass=NullPool)
+        return create_engine(resolve_target(None, settings).url.sqlalchemy(), poolclass=NullPool)
     return create_engine(url, poolclass=NullPool)
 
 
