@@ -47,6 +47,7 @@ except ImportError as missing:  # pragma: no cover (the test environment has it)
 from shopdb.web.body_limit import BODY_MAX, BodyLimit, BodyTooLarge
 from shopdb.web.handlers import LOGGER_NAME, install
 from shopdb.web.problems import (
+    MEANINGS,
     MEDIA_TYPE,
     FieldProblem,
     Problem,
@@ -58,6 +59,7 @@ from shopdb.web.problems import (
 __all__ = [
     "BODY_MAX",
     "LOGGER_NAME",
+    "MEANINGS",
     "MEDIA_TYPE",
     "BodyLimit",
     "BodyTooLarge",
