@@ -88,6 +88,7 @@ NOT_FROM_INPUT = {
     errors.MigrationError: "migration files, the operator's",
     errors.MigrationLockTimeout: "another migration run",
     errors.SchemaOutdated: "the database's migration state, at start-up",
+    errors.SchemaMissing: "the database's tables and columns, named by shopdb's own SQL",
     errors.DatabaseNotEmpty: "table names",
     errors.Conflict: "raised only as one of its subclasses",
     errors.ShopError: "raised only as one of its subclasses",

@@ -11,7 +11,7 @@ What one client can make the server hold is capped here and in the app:
   connection is closed (:mod:`examples.shop_api.header_limit`; with ``--http
   h11``, h11's incomplete-event limit at the same size);
 * a request's body: at most 1 MiB, else a 413 problem before it is parsed
-  (:mod:`examples.shop_api.body_limit`);
+  (:class:`shopdb.web.BodyLimit`, added by ``shopdb.web.install``);
 * requests in progress at once: :data:`CONCURRENCY_MAX` per worker; past it
   uvicorn answers 503 at once instead of queueing without bound;
 * an idle keep-alive connection: closed after :data:`KEEP_ALIVE_SECONDS`.

@@ -3,8 +3,9 @@
 Every endpoint is ``async def`` and one Store call (or two: login signs a
 token after checking the password). Request and response bodies are
 shopdb's own pydantic models, so ``/openapi.json`` documents shopdb's real
-schemas; every error is a :class:`~shopdb.errors.ShopError` turned into RFC
-9457 problem details by the one handler of the README's "Errors" section.
+schemas; every error leaves as RFC 9457 problem details through
+:func:`shopdb.web.install` (the README's "Errors" section), which also caps
+request bodies at 1 MiB, and :func:`shopdb.web.responses` documents them.
 
 The signed-in user's cart and orders go through ``store.for_user(user_id)``
 (an :class:`~shopdb.store.AsyncShopper`): an endpoint never handles another
@@ -28,14 +29,14 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, Literal
+from functools import partial
+from typing import Annotated, Literal
 
 from fastapi import Body, Depends, FastAPI, Path, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
+import shopdb.web
 from shopdb import AsyncStore, establish_async_pool
 from shopdb.errors import InvalidInput, ShopError
 from shopdb.errors import Problem as FieldError
@@ -63,7 +64,6 @@ from shopdb.store import ORDERS_PAGE_MAX, AsyncShopper
 from shopdb.store.search import Sort
 
 from . import tokens
-from .body_limit import BodyLimit
 
 SECRET = os.environ.get("SHOP_API_SECRET", "").encode() or secrets.token_bytes(32)
 TOKEN_SECONDS = int(os.environ.get("SHOP_API_TOKEN_SECONDS", "3600"))
@@ -108,98 +108,16 @@ class Health(BaseModel):
     status: Literal["ok"] = "ok"
 
 
-class FieldProblem(BaseModel):
-    """One refused field and why."""
-
-    field: str
-    reason: str
-
-
-class ShortageRead(BaseModel):
-    """A product the cart wants more of than there is."""
-
-    product_id: int
-    wanted: int
-    available: int
-
-
-class PriceChangeRead(BaseModel):
-    """A cart line whose price moved since it was put in the cart."""
-
-    product_id: int
-    old_unit_price: str
-    new_unit_price: str
-
-
-class BadBody(BaseModel):
-    """FastAPI's own answer to a body that is not UTF-8 text at all (before any JSON)."""
-
-    detail: str
-
-
-class Problem(BaseModel):
-    """An RFC 9457 problem details object: ``ShopError.problem()`` (see the README, "Errors").
-
-    ``code`` names the kind of error; the members after it depend on the kind.
-    """
-
-    model_config = ConfigDict(extra="allow")
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    code: str
-    retryable: bool
-    errors: list[FieldProblem] | None = None
-    shortages: list[ShortageRead] | None = None
-    retry_after: int | None = Field(
-        default=None, description="Seconds to wait (429), as in the Retry-After header"
-    )
-    required_role: str | None = None
-    expected_total: str | None = None
-    actual_total: str | None = None
-    changes: list[PriceChangeRead] | None = None
-
-
-_MEANING = {
-    400: "The body is not UTF-8 text (FastAPI's own answer, before any field is read)",
+#: What the service's errors mean, where it says more than shopdb.web's generic words.
+MEANINGS = {
     401: "No valid bearer token, or a wrong login",
     403: "Signed in, but not allowed: changing the catalog needs a staff user",
     404: "Not found (or not the signed-in user's)",
-    409: "Refused by the state of things (taken, out of stock, empty or full cart, ...)",
     429: "Too many failed logins for this login lately: wait `retry_after` seconds "
     "(also in the Retry-After header)",
-    422: "A field was refused: `errors` names every one",
-    503: "The database is unavailable or busy: retryable",
 }
-
-
-def problems(*statuses: int, body: bool = False) -> dict[int | str, dict[str, Any]]:
-    """The error responses an endpoint documents; every one may answer 422 and 503,
-    and one that reads a JSON ``body`` 400 (in FastAPI's shape, not a problem)."""
-    listed = sorted({*statuses, 422, 503, *((400,) if body else ())})
-    return {
-        status: {"model": BadBody if status == 400 else Problem, "description": _MEANING[status]}
-        for status in listed
-    }
-
-
-class ShopApi(FastAPI):
-    """FastAPI, whose OpenAPI document says errors are ``application/problem+json``."""
-
-    def openapi(self) -> dict[str, Any]:
-        """The document, with each error response under the media type it is sent as."""
-        if self.openapi_schema is None:
-            document = super().openapi()
-            for operations in document.get("paths", {}).values():
-                for operation in operations.values():
-                    for response in operation.get("responses", {}).values():
-                        content = response.get("content", {})
-                        schema = content.get("application/json", {}).get("schema", {})
-                        if str(schema.get("$ref", "")).endswith("/Problem"):
-                            content["application/problem+json"] = content.pop("application/json")
-        return self.openapi_schema or {}
+#: The error responses an endpoint documents: ``problems(404, 409, body=True)``.
+problems = partial(shopdb.web.responses, meanings=MEANINGS)
 
 
 @asynccontextmanager
@@ -219,24 +137,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await pool.close()
 
 
-app = ShopApi(
+app = FastAPI(
     title="shop_api",
     summary="The reference service on shopdb",
     version="0.1.0",
     lifespan=lifespan,
 )
-# A body over 1 MiB is a 413 before FastAPI reads it as JSON (see body_limit.py).
-app.add_middleware(BodyLimit)
-
-
-@app.exception_handler(ShopError)
-@app.exception_handler(RequestValidationError)
-async def problem(request: Request, exc: ShopError | RequestValidationError) -> JSONResponse:
-    if isinstance(exc, RequestValidationError):  # FastAPI's own 422s, in the same shape
-        exc = InvalidInput.from_errors(exc.errors())
-    return JSONResponse(
-        exc.problem(), exc.http_status, exc.headers(), media_type="application/problem+json"
-    )
+# Every error as problem+json, and a body over 1 MiB a 413 before it is parsed.
+shopdb.web.install(app)
 
 
 # -- dependencies --------------------------------------------------------------

@@ -41,7 +41,9 @@ as an RFC 9457 problem details object::
     ├── ConcurrencyConflict         concurrency_conflict  503  deadlock after retries: retryable
     ├── QueryTimeout                timeout               503  statement or lock timeout: retryable
     └── MigrationError              migration_error       500
-        └── MigrationLockTimeout    migration_locked      503  another run holds the lock
+        ├── MigrationLockTimeout    migration_locked      503  another run holds the lock
+        ├── SchemaOutdated          schema_outdated       500  migrations missing, at start-up
+        └── SchemaMissing           schema_missing        500  a table or column is missing
 
 A web layer maps all of them in one handler (see the README, "Errors").
 """
@@ -575,6 +577,25 @@ class MigrationLockTimeout(MigrationError):
     retryable = True
 
 
+class SchemaMissing(MigrationError):
+    """A query named a table or column the database lacks (SQLSTATE 42P01 or 42703).
+
+    shopdb's own queries only name what its migrations create, so the database
+    was never set up (``shopdb setup``) or its migrations are behind. Not
+    ``retryable``: someone must set it up. The message names the missing
+    relation or column (from shopdb's SQL, never from a caller's value); a web
+    layer shows only the :attr:`title` (:mod:`shopdb.web` hides every 5xx's detail).
+    """
+
+    code = "schema_missing"
+    title = "The database is not set up: run `shopdb setup`"
+
+    def __init__(self, text: str) -> None:
+        super().__init__(
+            f"{text} (is the database set up? `shopdb setup` applies shopdb's migrations)"
+        )
+
+
 # SQLSTATE classes and codes; see https://www.postgresql.org/docs/current/errcodes-appendix.html
 _UNAVAILABLE_STATES = frozenset(
     {
@@ -736,6 +757,7 @@ _BY_STATE: list[tuple[frozenset[str], Callable[[str], ShopError]]] = [
     (frozenset({"28"}), AuthenticationFailed),
     (frozenset({"3D000"}), _missing),
     (frozenset({"42501"}), PermissionDenied),
+    (frozenset({"42P01", "42703"}), SchemaMissing),  # undefined_table, undefined_column
 ]
 
 

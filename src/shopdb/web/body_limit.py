@@ -5,6 +5,9 @@ before a route runs (JSON parsing, validation): a ``Content-Length`` over the
 cap is refused at once, without reading the body; a chunked body is read up
 to the cap and refused as soon as it passes it. At most ``BODY_MAX`` bytes of
 one request are ever held in memory.
+
+:func:`shopdb.web.install` adds it (``body_max=None`` leaves it out); any
+ASGI app can use it alone: ``app.add_middleware(BodyLimit, limit=...)``.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from typing import Any
 
 from shopdb.errors import ShopError
 
-#: Largest request body accepted, in bytes. The largest valid body the service
-#: takes is a product: a 200-character name and a 10,000-character description,
+#: Largest request body accepted by default, in bytes. The largest valid body a shop
+#: API takes is a product: a 200-character name and a 10,000-character description,
 #: at most ~120 KiB as JSON even with every character escaped. 1 MiB leaves room.
 BODY_MAX = 1024 * 1024
 
@@ -28,7 +31,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class BodyTooLarge(ShopError):
-    """The request body is larger than the service accepts."""
+    """The request body is larger than the app accepts (413 ``body_too_large``, ``limit``)."""
 
     code = "body_too_large"
     http_status = 413
