@@ -9,10 +9,11 @@ the bound, never the value (which may be a megabyte of digits).
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from shopdb.errors import InvalidInput
-from shopdb.limits import INT_MAX
+from shopdb.limits import IDEMPOTENCY_KEY_MAX, IDEMPOTENCY_KEY_PATTERN, INT_MAX
 from shopdb.schemas import total
 
 
@@ -38,3 +39,18 @@ def amount(value: object, field: str) -> Decimal:
         return total(value)
     except ValueError as exc:
         raise InvalidInput(field, str(exc)) from None
+
+
+_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+
+
+def idempotency_key(value: object, field: str = "idempotency_key") -> str:
+    """An idempotency key: a str of 1 to ``IDEMPOTENCY_KEY_MAX`` printable ASCII characters."""
+    if type(value) is not str:
+        raise InvalidInput(field, f"must be a string, not {type(value).__name__}")
+    if not 1 <= len(value) <= IDEMPOTENCY_KEY_MAX or _KEY.fullmatch(value) is None:
+        raise InvalidInput(
+            field,
+            f"must be 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters (space to ~)",
+        )
+    return value
