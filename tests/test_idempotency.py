@@ -176,6 +176,48 @@ def test_the_database_refuses_a_bad_key_written_with_raw_sql(db_connection: Conn
     assert (twice.code, getattr(twice, "field", None)) == ("already_exists", "idempotency_key")
 
 
+def test_a_checkout_that_meets_its_key_in_flight_waits_and_answers_with_that_order(
+    committed_store: Store, committed_pool: Pool
+) -> None:
+    """The unique index decides when two checkouts with one key sell different carts (only
+    raw SQL can make that: a user has one open cart). The second waits for the first's
+    commit, rolls back whole, and answers with the first's order."""
+    store = committed_store
+    shopper, kettle = _shopper_with_cart(store, "inflight")
+    key = "in-flight"
+    user_id = shopper.user().id
+    with (
+        ThreadPoolExecutor(1) as worker,
+        committed_pool.raw() as first,
+        committed_pool.raw() as watcher,
+    ):
+        with first.transaction():
+            cart = first.execute(
+                "INSERT INTO carts (user_id, closed_at) VALUES (%s, now()) RETURNING id",
+                (user_id,),
+            ).fetchone()
+            assert cart is not None
+            placed = first.execute(
+                "INSERT INTO orders (user_id, cart_id, total, idempotency_key)"
+                " VALUES (%s, %s, 7, %s) RETURNING id",
+                (user_id, cart[0], key),
+            ).fetchone()
+            assert placed is not None
+            pending = worker.submit(shopper.checkout, idempotency_key=key)
+            deadline = time.monotonic() + 60  # a hang guard, not a timing
+            while watcher.execute(
+                "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid <> %s",
+                (first.info.backend_pid,),
+            ).fetchone() == (0,):
+                assert time.monotonic() < deadline, "the checkout never waited for the key"
+                time.sleep(0.01)
+        order = pending.result(timeout=60)
+    assert (order.id, order.cart_id, order.total) == (placed[0], cart[0], 7)
+    # Nothing of the waiting checkout stayed: the stock, and the open cart's line.
+    assert store.get_product(kettle.id).inventory_count == 10
+    assert [(i.product_id, i.quantity) for i in shopper.cart().items] == [(kettle.id, 2)]
+
+
 # -- a write whose connection died: retryable only with a key -------------------------
 
 

@@ -279,6 +279,22 @@ def checkout(
     key = None if idempotency_key is None else checked_key(idempotency_key)
     params = _params(cart_id, user_id, expected=expected, key=key)
     try:
+        return (yield from _checkout(params, cart_id, user_id, expected, key))
+    except DatabaseUnavailable as lost:
+        # With a key, whatever the first try did, a repeat finds it: safe to retry.
+        if key is None:
+            raise
+        raise lost.keyed() from lost.__cause__
+
+
+def _checkout(
+    params: dict[str, Any],
+    cart_id: int | None,
+    user_id: int | None,
+    expected: Decimal | None,
+    key: str | None,
+) -> Steps[Order]:
+    try:
         rows = yield Query(CHECKOUT, params, ALL)
     except AlreadyExists as taken:
         if key is None or taken.field != "idempotency_key":
@@ -287,9 +303,6 @@ def checkout(
         # insert its own (this statement rolled back): that order is the answer.
         rows = yield Query(GET_BY_KEY, params, ALL)
         return _same_checkout(order_of(rows), cart_id, expected, taken)
-    except DatabaseUnavailable as lost:
-        # With a key, whatever the first try did, a repeat finds it: safe to retry.
-        raise lost if key is None else lost.keyed() from lost.__cause__
     if key is not None:
         prior = order_of(rows, "prior", "prior_line")
         if prior is not None:
