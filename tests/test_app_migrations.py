@@ -46,7 +46,7 @@ def test_setup_applies_the_apps_migrations_after_shopdbs_and_everything_sees_the
 ) -> None:
     code, out, err = _cli(empty_db, "setup", env=APP_ENV)
     assert code == 0, err
-    applied = [line.split()[2] for line in out.splitlines() if "] applied" in line]
+    applied = _steps(out, "applied")
     assert applied == [*SHOPDB, "app_0001"]
     assert "reviews" in _tables(empty_db)
 
@@ -76,7 +76,7 @@ def test_setup_applies_the_apps_migrations_after_shopdbs_and_everything_sees_the
 
     code, out, err = _cli(empty_db, "migration", "revert", "--all", env=APP_ENV)
     assert code == 0, err
-    reverted = [line.split()[2] for line in out.splitlines() if "] reverted" in line]
+    reverted = _steps(out, "reverted")
     assert reverted == ["app_0001", *reversed(SHOPDB)]
     assert _tables(empty_db) == {"alembic_version", "shopdb_migrations"}
 
@@ -251,3 +251,9 @@ def test_an_app_migration_needing_a_newer_shopdb_says_so(tmp_path: Path) -> None
     assert result.stderr.startswith(
         "Error: a migration refers to revision '0099', which is not among the migrations in "
     )
+
+
+def _steps(out: str, verb: str) -> list[str]:
+    """The revisions of the ``[i/n] applied|reverted REV name  N ms`` lines, in order."""
+    step = re.compile(rf"\[\d+/\d+\] +{verb} +(\S+)")
+    return [m.group(1) for m in map(step.match, out.splitlines()) if m is not None]

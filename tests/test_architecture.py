@@ -86,7 +86,7 @@ def test_every_import_the_docs_show_works() -> None:
     import importlib
     import re
 
-    shown = set()
+    shown: set[tuple[str, str]] = set()
     for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         text = doc.read_text()
         for module, names in re.findall(r"from (shopdb[\w.]*) import ([\w, ]+)", text):

@@ -108,6 +108,16 @@ def _agreed(store: Store, user_id: int, product_id: int) -> None:
     store.checkout(cart, expected_total=Decimal("123456.78"))
 
 
+def _key_reused(store: Store, user_id: int, product_id: int) -> None:
+    """A key that placed an order, used for another cart (IdempotencyKeyReused)."""
+    store.update_product(product_id, inventory_count=5)
+    carts = []
+    for _ in range(2):
+        carts.append(store.create_cart(user_id).id)
+        store.add_to_cart(carts[-1], product_id, 1)
+        store.checkout(carts[-1], idempotency_key=SENTINEL)
+
+
 def _guess(store: Store, login: str) -> None:
     """Wrong passwords for ``login`` until the throttle refuses one (TooManyAttempts)."""
     for _ in range(100):
@@ -150,6 +160,8 @@ def _hostile_calls(store: Store, tmp_path: Path, url: str) -> list[Callable[[], 
         partial(_guess, store, SENTINEL),
         partial(store.for_user(buyer.id).require_staff),
         partial(_agreed, store, buyer.id, product.id),
+        partial(store.checkout, cart, idempotency_key=SENTINEL * 100),
+        partial(_key_reused, store, buyer.id, product.id),
     ]
 
 

@@ -47,7 +47,7 @@ def test_setup_creates_the_database_then_applies_and_later_runs_apply_new_ones(
     code, out, err = _cli(missing_db, "setup")
     assert code == 0, err
     assert out.splitlines()[0].startswith("created database shopdb_cli_")
-    assert re.search(rf"^\[1/{N}\] applied  0001 create_users\s+\d+ ms$", out, re.M)
+    assert re.search(rf"^\[1/{N}\] \s*applied  0001 create_users\s+\d+ ms$", out, re.M)
     assert out.strip().endswith(f"applied {N} migrations; up to date")
 
     code, out, _ = _cli(missing_db, "setup")

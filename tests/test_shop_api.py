@@ -333,7 +333,7 @@ def test_checkout_sells_only_at_the_total_the_shopper_saw(
     # The shopper sees the new total and agrees to it: sold, at that price.
     now = client.get("/cart", headers=auth).json()["total"]
     order = client.post("/cart/checkout", json={"expected_total": now}, headers=auth)
-    assert order.status_code == 200, order.text
+    assert order.status_code == 201, order.text
     assert order.json()["total"] == "999.99"
     assert order.json()["items"][0]["unit_price"] == "999.99"
     assert stock_of(client, lamp["id"]) == 4
@@ -376,7 +376,7 @@ def test_checkout_places_an_order_once_however_often_it_is_retried(
     cart_id = client.get("/cart", headers=auth).json()["id"]
 
     placed = client.post("/cart/checkout", params={"cart_id": cart_id}, headers=auth)
-    assert placed.status_code == 200, placed.text
+    assert placed.status_code == 201, placed.text
     order = placed.json()
     assert (order["status"], order["total"], order["cart_id"]) == ("placed", "9.00", cart_id)
     assert [(i["product_id"], i["quantity"]) for i in order["items"]] == [(tea["id"], 2)]

@@ -79,7 +79,7 @@ def seeded(service: Service, database: str) -> str:
             )
             assert made.status_code == 201, made.text
         client.post("/cart/items", json={"product_id": 1, "quantity": 2}, headers=auth)
-        assert client.post("/cart/checkout", headers=auth).status_code == 200
+        assert client.post("/cart/checkout", headers=auth).status_code == 201
         client.post("/cart/items", json={"product_id": 2, "quantity": 1}, headers=auth)
     return token
 

@@ -32,7 +32,7 @@ from contextlib import asynccontextmanager
 from functools import partial
 from typing import Annotated, Literal
 
-from fastapi import Body, Depends, FastAPI, Path, Query, Request, Response
+from fastapi import Body, Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -41,6 +41,8 @@ from shopdb import AsyncStore, establish_async_pool
 from shopdb.errors import InvalidInput, ShopError
 from shopdb.errors import Problem as FieldError
 from shopdb.limits import (
+    IDEMPOTENCY_KEY_MAX,
+    IDEMPOTENCY_KEY_PATTERN,
     INT_MAX,
     PRICE_PATTERN,
     SEARCH_CURSOR_MAX,
@@ -115,6 +117,10 @@ MEANINGS = {
     404: "Not found (or not the signed-in user's)",
     429: "Too many failed logins for this login lately: wait `retry_after` seconds "
     "(also in the Retry-After header)",
+    409: "Refused by the state of things (taken, out of stock, empty or full cart, "
+    "an Idempotency-Key used for another checkout, ...)",
+    503: "The database is unavailable or busy: retryable when `retryable` says so "
+    "(not a write whose `outcome_unknown`, unless it carried an Idempotency-Key)",
 }
 #: The error responses an endpoint documents: ``problems(404, 409, body=True)``.
 problems = partial(shopdb.web.responses, meanings=MEANINGS)
@@ -328,7 +334,9 @@ async def remove_item(product_id: ProductId, shopper: Shopper) -> CartView:
     return await shopper.remove(product_id)
 
 
-@app.post("/cart/checkout", responses=problems(401, 404, 409, body=True), tags=["cart"])
+@app.post(
+    "/cart/checkout", status_code=201, responses=problems(401, 404, 409, body=True), tags=["cart"]
+)
 async def checkout(
     shopper: Shopper,
     cart_id: Annotated[
@@ -336,17 +344,32 @@ async def checkout(
         Query(ge=1, le=INT_MAX, description="the cart's id, to retry a checkout safely"),
     ] = None,
     terms: Annotated[CheckoutTerms | None, Body()] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=IDEMPOTENCY_KEY_MAX,
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="a key of your own for this checkout (a UUID, say): repeated, "
+            "the same answer, and nothing sold twice",
+        ),
+    ] = None,
 ) -> Order:
     """Sell every line of the open cart, or nothing (409 lists every shortage).
 
     Send the total the shopper saw as ``{"expected_total": "19.99"}``: if a
     price moved since, nothing is sold and the 409 ``price_changed`` lists the
-    lines that moved. Pass the cart's id (``GET /cart`` shows it) to make a
-    retry safe: a cart that already became an order returns that order, and
-    nothing is sold twice.
+    lines that moved. To make a retry safe, send an ``Idempotency-Key`` header
+    (1 to 255 printable ASCII characters, new for each checkout): a request
+    with a key that placed an order answers with that order, however many race,
+    and sells nothing; the same key with another ``cart_id`` or
+    ``expected_total`` is a 409 ``idempotency_key_reused``. Or pass the cart's
+    id (``GET /cart`` shows it): a cart that already became an order returns
+    that order.
     """
     expected = None if terms is None else terms.expected_total
-    return await shopper.checkout(cart_id, expected_total=expected)
+    return await shopper.checkout(cart_id, expected_total=expected, idempotency_key=idempotency_key)
 
 
 # -- the signed-in user's orders -----------------------------------------------

@@ -79,6 +79,13 @@ TOTAL_PATTERN = r"^(0|[1-9][0-9]{0,17})(\.[0-9]{1,2})?$"
 #: What counts as white space in names, written so that Python's ``re`` and a
 #: JSON Schema (ECMA-262) regex read the same class: ECMA-262's ``\s``.
 SPACE = "\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff"
+#: An idempotency key (checkout's ``idempotency_key``, the ``Idempotency-Key`` header):
+#: 1 to 255 printable ASCII characters (space to ``~``), as Stripe's keys; a UUID
+#: fits with room to spare. Migration 0012's CHECK holds the database to the same.
+IDEMPOTENCY_KEY_MAX = 255
+#: The characters of an idempotency key, written so that Python's ``re``, PostgreSQL's
+#: ``~`` and a JSON Schema (ECMA-262) regex read it the same way.
+IDEMPOTENCY_KEY_PATTERN = r"^[\x20-\x7e]+$"
 #: An order's status (the type), and the statuses in the order an order goes through them
 #: (cancelled aside): written once, here.
 OrderStatus = Literal["placed", "paid", "shipped", "cancelled"]

@@ -27,6 +27,9 @@ Migration ``0011`` makes the
 catalog searchable: ``products.search``, a ``tsvector`` of the name and
 description that a trigger keeps current (never write it yourself), with a
 GIN index, and an index for each sort of :meth:`~shopdb.store.Store.search_products`.
+Migration ``0012`` records the idempotency key a checkout was given
+(``orders.idempotency_key``, unique per user), so a repeated checkout finds
+the order its first try placed.
 """
 
 from __future__ import annotations
@@ -62,6 +65,8 @@ from shopdb.limits import (
     EMAIL_CHECK,
     EMAIL_MAX,
     EMAIL_PATTERN,
+    IDEMPOTENCY_KEY_MAX,
+    IDEMPOTENCY_KEY_PATTERN,
     NAME_CHECK,
     ORDER_STATUSES,
     ORDER_STATUSES_SQL,
@@ -85,6 +90,12 @@ NAMING_CONVENTION = {
 }
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+#: An order's idempotency key: NULL, or 1 to IDEMPOTENCY_KEY_MAX printable ASCII characters.
+IDEMPOTENCY_KEY_CHECK = (
+    f"char_length(idempotency_key) BETWEEN 1 AND {IDEMPOTENCY_KEY_MAX} "
+    f"AND idempotency_key ~ '{IDEMPOTENCY_KEY_PATTERN}'"
+)
 
 
 def _username_key(context: DefaultExecutionContext) -> str | None:
@@ -352,6 +363,18 @@ orders = Table(
     Column("total", Numeric, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # The key of the checkout that placed it (0012), if the caller gave one:
+    # unique per user, so a repeated checkout finds its order instead of placing another.
+    Column("idempotency_key", Text, nullable=True),
+    CheckConstraint(
+        IDEMPOTENCY_KEY_CHECK,
+        name="idempotency_key_valid",
+        info={
+            "field": "idempotency_key",
+            "reason": f"must be 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters (space to ~)",
+        },
+    ),
+    UniqueConstraint("user_id", "idempotency_key", info={"field": "idempotency_key"}),
     CheckConstraint(
         f"status IN ({ORDER_STATUSES_SQL})",
         name="status_known",

@@ -181,14 +181,18 @@ def apply_pending(migrator: Migrator) -> None:
 
 def _printer(todo: list[Migration], total: int | None = None) -> Callable[[Step], None]:
     counter = [0]
+    count = total or len(todo)
+    # Columns as wide as this run's longest entries, so every line lines up.
+    place = len(f"[{count}/{count}]")
     width = max((len(m.revision) for m in todo), default=0)
+    names = max((len(m.name) for m in todo), default=0)
 
     def show(step: Step) -> None:
         counter[0] += 1
         verb = "applied " if step.direction == "up" else "reverted"
         click.echo(
-            f"[{counter[0]}/{total or len(todo)}] {verb} {step.migration.revision:<{width}} "
-            f"{step.migration.name:<28} {duration(step.seconds)}"
+            f"{f'[{counter[0]}/{count}]':<{place}} {verb} {step.migration.revision:<{width}} "
+            f"{step.migration.name:<{names}}  {duration(step.seconds)}"
         )
 
     return show

@@ -20,6 +20,7 @@ as an RFC 9457 problem details object::
     ├── ConfigurationError          configuration_error   500  bad setting or URL
     ├── ConnectionFailed            connection_failed     500  could not talk to PostgreSQL
     │   ├── DatabaseUnavailable     unavailable           503  unreachable, restarting: retryable
+    │   │                                                        unless a write's outcome is unknown
     │   │   └── PoolTimeout         unavailable           503  every connection stayed busy
     │   ├── AuthenticationFailed    connection_failed     500
     │   ├── DatabaseMissing         connection_failed     500
@@ -36,6 +37,7 @@ as an RFC 9457 problem details object::
     │   ├── InvalidTransition       invalid_transition         an order cannot go there now
     │   ├── CartFull                cart_full                  the cart holds the most lines
     │   ├── PriceChanged            price_changed              the total is not the one agreed
+    │   ├── IdempotencyKeyReused    idempotency_key_reused     the key names another checkout
     │   └── DatabaseNotEmpty        database_not_empty         seeding wants empty tables
     ├── TooManyAttempts             too_many_attempts     429  logins throttled (retry_after)
     ├── ConcurrencyConflict         concurrency_conflict  503  deadlock after retries: retryable
@@ -44,6 +46,13 @@ as an RFC 9457 problem details object::
         ├── MigrationLockTimeout    migration_locked      503  another run holds the lock
         ├── SchemaOutdated          schema_outdated       500  migrations missing, at start-up
         └── SchemaMissing           schema_missing        500  a table or column is missing
+
+``retryable`` says whether the same call may simply be made again;
+``outcome_unknown`` (a :class:`DatabaseUnavailable` only) says whether a
+write may have happened although no answer came: the connection died after
+the statement was sent. Such a write is not ``retryable`` (a repeat might do
+it twice) unless it carried an idempotency key, which makes the repeat find
+what the first try did (``Shopper.checkout(idempotency_key=...)``).
 
 A web layer maps all of them in one handler (see the README, "Errors").
 """
@@ -73,8 +82,9 @@ class ShopError(Exception):
     http_status: ClassVar[int] = 500
     #: A short, fixed summary of the kind of error (RFC 9457's ``title``).
     title: ClassVar[str] = "The data layer failed"
-    #: True when the same call may succeed if simply tried again.
-    retryable: ClassVar[bool] = False
+    #: True when the same call may succeed if simply tried again, and doing so is
+    #: safe (a class default; a :class:`DatabaseUnavailable` says per instance).
+    retryable: bool = False
 
     def details(self) -> dict[str, JSON]:
         """What this error is about, JSON-ready (empty for most kinds)."""
@@ -116,12 +126,63 @@ class ConnectionFailed(ShopError):
 
 
 class DatabaseUnavailable(ConnectionFailed):
-    """The server is unreachable, starting, shutting down or went away mid-call."""
+    """The server is unreachable, starting, shutting down or went away mid-call.
+
+    :attr:`outcome_unknown` is true when a write's connection died after its
+    statement was sent: the write may have committed or not, nobody can say.
+    Such an error is not :attr:`retryable` (the repeat might do it twice),
+    unless the write carried an idempotency key (:meth:`keyed`): then the
+    repeat finds what the first try did. Otherwise nothing happened, and the
+    same call may simply be made again.
+    """
 
     code = "unavailable"
     http_status = 503
     title = "The database is unavailable; try again"
     retryable = True
+
+    def __init__(
+        self, message: str, *, outcome_unknown: bool = False, retryable: bool | None = None
+    ) -> None:
+        super().__init__(message)
+        #: A write may have happened although no answer came.
+        self.outcome_unknown = outcome_unknown
+        self.retryable = not outcome_unknown if retryable is None else retryable
+
+    def after_write(self) -> DatabaseUnavailable:
+        """This error as a write met it: the outcome is unknown, so no plain retry is safe.
+
+        Unless the server said it refused the statement before running it (a
+        read-only server, too many connections, starting up): then nothing
+        happened and the error is returned as it is.
+        """
+        if self.outcome_unknown or not self.maybe_ran:
+            return self
+        again = DatabaseUnavailable(
+            f"{self} (the write may or may not have happened)", outcome_unknown=True
+        )
+        again.__cause__ = self.__cause__
+        return again
+
+    def keyed(self) -> DatabaseUnavailable:
+        """This error as a write with an idempotency key met it: a repeat with the key is safe."""
+        if self.retryable:
+            return self
+        again = DatabaseUnavailable(
+            f"{self}; repeat it with the same idempotency key",
+            outcome_unknown=self.outcome_unknown,
+            retryable=True,
+        )
+        again.__cause__ = self.__cause__
+        return again
+
+    #: Whether the statement may have run before the connection was lost (false
+    #: only when the server said it refused it unrun); set by :func:`translate`.
+    maybe_ran: bool = True
+
+    def details(self) -> dict[str, JSON]:
+        """``{"outcome_unknown": false}``: whether a write may have happened unanswered."""
+        return {"outcome_unknown": self.outcome_unknown}
 
 
 class PoolTimeout(DatabaseUnavailable):
@@ -500,6 +561,29 @@ class PriceChanged(Conflict):
         }
 
 
+class IdempotencyKeyReused(Conflict):
+    """The idempotency key names another checkout: one of another cart, or at another total.
+
+    A key stands for one checkout: repeating it returns that checkout's order;
+    using it for a different one is refused, and nothing is sold. Make a new key
+    for each checkout the shopper starts.
+    """
+
+    code = "idempotency_key_reused"
+    title = "The idempotency key was used for another checkout"
+
+    def __init__(self, order_id: int) -> None:
+        super().__init__(
+            f"this idempotency key placed order {order_id}, for another cart or total; "
+            "use a new key for a new checkout"
+        )
+        self.order_id = order_id
+
+    def details(self) -> dict[str, JSON]:
+        """``{"order_id": 9}``: the order the key placed."""
+        return {"order_id": self.order_id}
+
+
 class DatabaseNotEmpty(Conflict):
     """Seeding fills an empty database only, and ``tables`` already hold rows."""
 
@@ -607,6 +691,8 @@ _UNAVAILABLE_STATES = frozenset(
         "25006",  # read_only_sql_transaction: a write reached a replica or a fenced primary
     }
 )
+#: Of those, the states in which the server refused the statement before running it.
+_REFUSED_UNRUN_STATES = frozenset({"57P03", "53300", "25006"})
 _INPUT_STATES = {
     "22001": "is too long",
     "22003": "is out of range",
@@ -712,6 +798,10 @@ def _translate_psycopg(exc: Any) -> ShopError:  # noqa: PLR0911 (one return per 
             # psycopg refused to send a value (an int past 64 bits...): its text quotes it.
             return InvalidInput("value", "is not a value the database can take")
         return DatabaseUnavailable(f"the database connection failed: {_first_line(exc)}")
+    if state in _REFUSED_UNRUN_STATES:
+        refused = DatabaseUnavailable(_first_line(exc))
+        refused.maybe_ran = False
+        return refused
     if state.startswith("23"):
         return _integrity(state, exc.diag)
     if state in _INPUT_STATES:

@@ -42,6 +42,8 @@ class Grant:
 _USER = ("id", "username", "email", "created_at")
 _PRODUCT = ("id", "name", "description", "price", "inventory_count")
 _ORDER = ("id", "user_id", "cart_id", "status", "total", "created_at", "updated_at")
+# The key a checkout was given (0012): read by a repeated checkout, never shown.
+_ORDER_KEY = ("idempotency_key",)
 
 #: Every grant the app role holds, in the order the docs list them.
 APP_GRANTS: tuple[Grant, ...] = (
@@ -139,12 +141,17 @@ APP_GRANTS: tuple[Grant, ...] = (
     Grant("DELETE", "cart_items", "remove_from_cart; checkout empties the cart"),
     Grant("USAGE", "cart_items_id_seq", "a new line's id", kind="sequence"),
     # orders: placed by checkout, then only their status moves (a trigger says how).
-    Grant("SELECT", "orders", "get_order, list_orders; a retried checkout", _ORDER),
+    Grant(
+        "SELECT",
+        "orders",
+        "get_order, list_orders; a retried checkout finds its order by cart or key",
+        _ORDER + _ORDER_KEY,
+    ),
     Grant(
         "INSERT",
         "orders",
-        "checkout (status placed and times by default)",
-        ("user_id", "cart_id", "total"),
+        "checkout (status placed and times by default; the key it was given)",
+        ("user_id", "cart_id", "total", "idempotency_key"),
     ),
     Grant("UPDATE", "orders", "pay_order, ship_order, cancel_order", ("status", "updated_at")),
     Grant("USAGE", "orders_id_seq", "checkout's order id", kind="sequence"),

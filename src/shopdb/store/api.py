@@ -317,6 +317,7 @@ class Store:
         *,
         user_id: int | None = None,
         expected_total: Decimal | int | str | None = None,
+        idempotency_key: str | None = None,
     ) -> Order:
         """Sell every line of the cart, or nothing, and return the order.
 
@@ -330,9 +331,18 @@ class Store:
         moved since they were put in the cart. A cart that already became
         an order returns that order, so a retry after a lost response
         sells nothing twice. An empty cart is :class:`~shopdb.errors.EmptyCart`.
+
+        ``idempotency_key`` (1 to 255 printable ASCII characters, unique per
+        user; a web API's ``Idempotency-Key`` header) is stored with the order:
+        a checkout with a key that placed an order returns that order and
+        sells nothing, however many race (see :meth:`AsyncShopper.checkout`).
         """
         return self._runner.run(
-            orders.checkout, cart_id, user_id=user_id, expected_total=expected_total
+            orders.checkout,
+            cart_id,
+            user_id=user_id,
+            expected_total=expected_total,
+            idempotency_key=idempotency_key,
         )
 
     def get_order(self, order_id: int, *, user_id: int | None = None) -> Order:
@@ -414,15 +424,34 @@ class Shopper:
         return self._runner.run(carts.remove, None, product_id, user_id=self.user_id)
 
     def checkout(
-        self, cart_id: int | None = None, *, expected_total: Decimal | int | str | None = None
+        self,
+        cart_id: int | None = None,
+        *,
+        expected_total: Decimal | int | str | None = None,
+        idempotency_key: str | None = None,
     ) -> Order:
         """Check out the user's open cart, or (to retry safely) the cart ``cart_id`` of theirs.
 
         With ``expected_total``, only at that total (else
         :class:`~shopdb.errors.PriceChanged`, and nothing is sold).
+
+        With ``idempotency_key`` (1 to 255 printable ASCII characters; make one
+        per checkout the shopper starts, such as a UUID), the same key gives
+        the same answer: the order it placed, however often and however
+        concurrently it is repeated, stock and carts untouched. A repeat of
+        "my open cart" with the key returns that order even once the cart is
+        gone. A key that placed an order of another cart (``cart_id``) or at
+        another ``expected_total`` is
+        :class:`~shopdb.errors.IdempotencyKeyReused`, and nothing is sold. A
+        :class:`~shopdb.errors.DatabaseUnavailable` with ``outcome_unknown`` is
+        ``retryable`` with a key (repeat it with the same key), not without.
         """
         return self._runner.run(
-            orders.checkout, cart_id, user_id=self.user_id, expected_total=expected_total
+            orders.checkout,
+            cart_id,
+            user_id=self.user_id,
+            expected_total=expected_total,
+            idempotency_key=idempotency_key,
         )
 
     def orders(

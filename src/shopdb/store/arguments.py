@@ -17,7 +17,13 @@ from decimal import Decimal
 from typing import Any
 
 from shopdb.errors import InvalidInput
-from shopdb.limits import INT_MAX, SEARCH_CURSOR_MAX, count_problem
+from shopdb.limits import (
+    IDEMPOTENCY_KEY_MAX,
+    IDEMPOTENCY_KEY_PATTERN,
+    INT_MAX,
+    SEARCH_CURSOR_MAX,
+    count_problem,
+)
 from shopdb.schemas import total
 
 _CURSOR_TEXT = re.compile(r"[A-Za-z0-9_-]+")
@@ -125,3 +131,18 @@ def keyset_start(
     if bound is not None:
         raise InvalidInput("cursor", f"must not be given with {bound_field}")
     return cursor_id(cursor, kind)
+
+
+_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+
+
+def idempotency_key(value: object, field: str = "idempotency_key") -> str:
+    """An idempotency key: a str of 1 to ``IDEMPOTENCY_KEY_MAX`` printable ASCII characters."""
+    if type(value) is not str:
+        raise InvalidInput(field, f"must be a string, not {type(value).__name__}")
+    if not 1 <= len(value) <= IDEMPOTENCY_KEY_MAX or _KEY.fullmatch(value) is None:
+        raise InvalidInput(
+            field,
+            f"must be 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters (space to ~)",
+        )
+    return value

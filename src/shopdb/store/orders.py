@@ -15,6 +15,20 @@ With ``expected_total`` (the total the shopper agreed to), a cart whose
 total at checkout is any other sells nothing either: :class:`PriceChanged`
 lists each line whose price moved since it was put in the cart
 (``cart_items.unit_price``, recorded by add and set) and both totals.
+
+With an ``idempotency_key`` (a web API's ``Idempotency-Key`` header), the
+order records it, unique per user (migration 0012), and a checkout with a key
+that already placed an order returns that order and sells nothing: the same
+key gives the same answer, also for "the user's open cart", which a cart id
+cannot name once it is sold. Racing checkouts with one key resolve so: one
+places the order; one whose statement began before that commit waits for the
+cart's row lock, finds the cart closed and reads the order it became; one
+that began after it finds the key's order in its snapshot (``prior``). The
+unique index is the last thing a checkout writes (after the cart, products
+and lines it locked, in the one order above), so a checkout of another cart
+that waits on a key cannot hold a lock its winner needs; it fails on the
+duplicate, rolls back whole, and reads the winner's order. A key that placed
+an order of another cart or at another total is :class:`IdempotencyKeyReused`.
 """
 
 from __future__ import annotations
@@ -23,17 +37,22 @@ from decimal import Decimal
 from typing import Any
 
 from shopdb.errors import (
+    AlreadyExists,
+    DatabaseUnavailable,
     EmptyCart,
+    IdempotencyKeyReused,
     InsufficientInventory,
     InvalidTransition,
     NotFound,
     PriceChange,
     PriceChanged,
+    ShopError,
     Shortage,
 )
 from shopdb.limits import INT_MAX, ORDER_STATUSES, ORDERS_PAGE_MAX, OrderStatus
 from shopdb.schemas import Order, OrderSummary, Page
 from shopdb.store.arguments import amount, cart_address, id_cursor, ident, integer, keyset_start
+from shopdb.store.arguments import idempotency_key as checked_key
 from shopdb.store.carts import WHICH_CART
 from shopdb.store.core import ALL, Query, Steps, operation
 
@@ -55,6 +74,12 @@ _ORDER_COLUMNS = "o.id, o.user_id, o.cart_id, o.status, o.total, o.created_at, o
 CHECKOUT = f"""
 WITH cart AS (
     SELECT c.id, c.user_id, c.closed_at FROM carts c WHERE {WHICH_CART} FOR UPDATE
+), prior AS (
+    -- The order this checkout's idempotency key placed, if one committed before
+    -- this statement began (NULL key: none). Found, it is the answer: nothing is sold.
+    SELECT {_ORDER_COLUMNS} FROM orders o
+    WHERE o.idempotency_key = %(key)s::text
+      AND o.user_id = coalesce(%(user)s::integer, (SELECT user_id FROM cart))
 ), stock AS MATERIALIZED (
     SELECT p.id, p.inventory_count, p.price, p.name FROM products p
     WHERE p.id IN (SELECT product_id FROM cart_items
@@ -73,6 +98,7 @@ WITH cart AS (
     SELECT product_id, quantity, inventory_count FROM lines WHERE quantity > inventory_count
 ), ok AS (
     SELECT 1 WHERE EXISTS (SELECT 1 FROM lines) AND NOT EXISTS (SELECT 1 FROM short)
+    AND NOT EXISTS (SELECT 1 FROM prior)
     AND (%(expected)s::numeric IS NULL
          OR %(expected)s::numeric = (SELECT sum(price * quantity) FROM lines))
 ), sold AS (
@@ -81,8 +107,8 @@ WITH cart AS (
     FROM lines l WHERE p.id = l.product_id AND EXISTS (SELECT 1 FROM ok)
     RETURNING p.id
 ), placed AS (
-    INSERT INTO orders (user_id, cart_id, total)
-    SELECT cart.user_id, cart.id, (SELECT sum(price * quantity) FROM lines)
+    INSERT INTO orders (user_id, cart_id, total, idempotency_key)
+    SELECT cart.user_id, cart.id, (SELECT sum(price * quantity) FROM lines), %(key)s::text
     FROM cart WHERE EXISTS (SELECT 1 FROM ok)
     RETURNING id, user_id, cart_id, status, total, created_at, updated_at
 ), recorded AS (
@@ -118,6 +144,11 @@ SELECT 'total', NULL, NULL, NULL, NULL, (SELECT sum(price * quantity) FROM lines
 UNION ALL
 SELECT 'moved', product_id, NULL, NULL, NULL, price, seen_price::varchar, NULL, NULL FROM lines
 WHERE %(expected)s::numeric IS NOT NULL AND seen_price <> price
+UNION ALL
+SELECT 'prior', id, user_id, cart_id, NULL, total, status, created_at, updated_at FROM prior
+UNION ALL
+SELECT 'prior_line', oi.product_id, oi.quantity, NULL, NULL, oi.unit_price, oi.name, NULL, NULL
+FROM order_items oi JOIN prior ON oi.order_id = prior.id
 """
 # One order and its lines, in the same row shape as CHECKOUT's.
 GET = f"""
@@ -133,6 +164,20 @@ FROM order_items oi JOIN o ON oi.order_id = o.id
 """
 GET_BY_ID = GET.format(key="id")
 GET_BY_CART = GET.format(key="cart_id")
+# The order an idempotency key placed: the user's, or (no user) the given cart's user's.
+GET_BY_KEY = f"""
+WITH o AS (
+    SELECT {_ORDER_COLUMNS} FROM orders o
+    WHERE o.idempotency_key = %(key)s::text
+      AND o.user_id = coalesce(%(user)s::integer,
+                               (SELECT user_id FROM carts WHERE id = %(cart)s::integer))
+)
+SELECT 'order', id, user_id, cart_id, NULL::integer, total, status, created_at, updated_at
+FROM o
+UNION ALL
+SELECT 'line', oi.product_id, oi.quantity, NULL, NULL, oi.unit_price, oi.name, NULL, NULL
+FROM order_items oi JOIN o ON oi.order_id = o.id
+"""
 # Newest first, by id (ids grow with time); keyset pages: pass the last id seen.
 LIST = f"""
 SELECT {_ORDER_COLUMNS} FROM orders o
@@ -185,9 +230,11 @@ TRANSITIONS = {
 }
 
 
-def order_of(rows: list[tuple[Any, ...]]) -> Order | None:
+def order_of(
+    rows: list[tuple[Any, ...]], head_tag: str = "order", line_tag: str = "line"
+) -> Order | None:
     """The 'order' row and 'line' rows of a result, as an :class:`Order` (None if none)."""
-    head = next((r for r in rows if r[0] == "order"), None)
+    head = next((r for r in rows if r[0] == head_tag), None)
     if head is None:
         return None
     lines = sorted(
@@ -200,7 +247,7 @@ def order_of(rows: list[tuple[Any, ...]]) -> Order | None:
                 "line_total": r[5] * r[2],
             }
             for r in rows
-            if r[0] == "line"
+            if r[0] == line_tag
         ),
         key=lambda line: (line["product_id"] is None, line["product_id"] or 0, line["name"]),
     )
@@ -224,14 +271,47 @@ def checkout(
     *,
     user_id: int | None = None,
     expected_total: Decimal | int | str | None = None,
+    idempotency_key: str | None = None,
 ) -> Steps[Order]:
     """Sell every line of the cart or nothing; the order it became if it was sold already.
 
     With ``expected_total``, nothing is sold unless the total is that amount.
+    With ``idempotency_key``, the order that key placed (for this user) if there
+    is one, and nothing sold; :class:`IdempotencyKeyReused` if that order is of
+    another cart than ``cart_id`` or at another total than ``expected_total``.
     """
     expected = None if expected_total is None else amount(expected_total, "expected_total")
-    params = cart_address(cart_id, user_id, expected=expected)
-    rows = yield Query(CHECKOUT, params, ALL)
+    key = None if idempotency_key is None else checked_key(idempotency_key)
+    params = cart_address(cart_id, user_id, expected=expected, key=key)
+    try:
+        return (yield from _checkout(params, cart_id, user_id, expected, key))
+    except DatabaseUnavailable as lost:
+        # With a key, whatever the first try did, a repeat finds it: safe to retry.
+        if key is None:
+            raise
+        raise lost.keyed() from lost.__cause__
+
+
+def _checkout(
+    params: dict[str, Any],
+    cart_id: int | None,
+    user_id: int | None,
+    expected: Decimal | None,
+    key: str | None,
+) -> Steps[Order]:
+    try:
+        rows = yield Query(CHECKOUT, params, ALL)
+    except AlreadyExists as taken:
+        if key is None or taken.field != "idempotency_key":
+            raise
+        # A checkout with this key committed its order while this one waited to
+        # insert its own (this statement rolled back): that order is the answer.
+        rows = yield Query(GET_BY_KEY, params, ALL)
+        return _same_checkout(order_of(rows), cart_id, expected, taken)
+    if key is not None:
+        prior = order_of(rows, "prior", "prior_line")
+        if prior is not None:
+            return _same_checkout(prior, cart_id, expected, None)
     cart = next((r for r in rows if r[0] == "cart"), None)
     if cart is None:
         if cart_id is None:
@@ -243,7 +323,8 @@ def checkout(
     order = order_of(rows)
     if order is None and cart[3]:
         # The cart was closed by a checkout that committed after this
-        # statement's snapshot was taken: read the order it became.
+        # statement's snapshot was taken (with this key, or another, or none):
+        # read the order it became.
         order = order_of((yield Query(GET_BY_CART, {"key": cart[1], "user": user_id}, ALL)))
     if order is None:
         total = next((r[5] for r in rows if r[0] == "total"), None)
@@ -251,6 +332,20 @@ def checkout(
             moved = [PriceChange(r[1], Decimal(r[6]), r[5]) for r in rows if r[0] == "moved"]
             raise PriceChanged(expected, total, sorted(moved, key=lambda c: c.product_id))
         raise EmptyCart(cart[1])
+    return order
+
+
+def _same_checkout(
+    order: Order | None, cart_id: int | None, expected: Decimal | None, cause: Exception | None
+) -> Order:
+    """The order a key placed, if this checkout asks for the same: the same cart (when one
+    is named) at the same total (when one is expected)."""
+    if order is None:  # the key's order is gone: only a deleted user or a raw DELETE does that
+        raise ShopError("the order this idempotency key placed cannot be found") from cause
+    if (cart_id is not None and order.cart_id != cart_id) or (
+        expected is not None and order.total != expected
+    ):
+        raise IdempotencyKeyReused(order.id)
     return order
 
 

@@ -75,7 +75,7 @@ class PooledRunner:
         attempt = 0
         while True:
             try:
-                return self._drive(op.steps(*args, **kwargs), self.pool)
+                return self._drive(op.steps(*args, **kwargs), self.pool, not op.read_only)
             except ShopError as error:
                 delay = self.policy.delay(error, attempt, op.read_only)
                 if delay is None:
@@ -91,7 +91,9 @@ class PooledRunner:
         attempt = 0
         while True:
             try:
-                return self._drive(route.steps(op.steps(*args, **kwargs)), route.pool)
+                return self._drive(
+                    route.steps(op.steps(*args, **kwargs)), route.pool, not op.read_only
+                )
             except ShopError as error:
                 moved = replicas.reroute(route, error)
                 if moved is not None:
@@ -104,7 +106,7 @@ class PooledRunner:
             attempt += 1
             route = replicas.route(op, self.after)
 
-    def _drive(self, steps: Steps[T], pool: Pool) -> T:
+    def _drive(self, steps: Steps[T], pool: Pool, writes: bool) -> T:
         errors = pool.errors
         try:
             instruction = next(steps)
@@ -127,6 +129,10 @@ class PooledRunner:
                                 # Dead, or alive on a server that takes no writes
                                 # (25006): either way no use; drop it and its peers.
                                 pool.heal(conn)
+                                if writes:
+                                    # Sent, unanswered: it may have committed. The
+                                    # operation may know better (a keyed checkout).
+                                    error = error.after_write()
                             instruction = steps.throw(error)
                         else:
                             instruction = steps.send(answer)

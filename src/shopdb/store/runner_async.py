@@ -74,7 +74,7 @@ class AsyncPooledRunner:
         attempt = 0
         while True:
             try:
-                return await self._drive(op.steps(*args, **kwargs), self.pool)
+                return await self._drive(op.steps(*args, **kwargs), self.pool, not op.read_only)
             except ShopError as error:
                 delay = self.policy.delay(error, attempt, op.read_only)
                 if delay is None:
@@ -90,7 +90,9 @@ class AsyncPooledRunner:
         attempt = 0
         while True:
             try:
-                return await self._drive(route.steps(op.steps(*args, **kwargs)), route.pool)
+                return await self._drive(
+                    route.steps(op.steps(*args, **kwargs)), route.pool, not op.read_only
+                )
             except ShopError as error:
                 moved = replicas.reroute(route, error)
                 if moved is not None:
@@ -103,7 +105,7 @@ class AsyncPooledRunner:
             attempt += 1
             route = replicas.route(op, self.after)
 
-    async def _drive(self, steps: Steps[T], pool: AsyncPool) -> T:
+    async def _drive(self, steps: Steps[T], pool: AsyncPool, writes: bool) -> T:
         errors = pool.errors
         try:
             instruction = next(steps)
@@ -126,6 +128,10 @@ class AsyncPooledRunner:
                                 # Dead, or alive on a server that takes no writes
                                 # (25006): either way no use; drop it and its peers.
                                 await pool.heal(conn)
+                                if writes:
+                                    # Sent, unanswered: it may have committed. The
+                                    # operation may know better (a keyed checkout).
+                                    error = error.after_write()
                             instruction = steps.throw(error)
                         else:
                             instruction = steps.send(answer)

@@ -83,6 +83,14 @@ class Problem(BaseModel):
     changes: list[ProblemPriceChange] | None = None
     cart_id: int | None = None
     limit: int | None = None
+    outcome_unknown: bool | None = Field(
+        default=None,
+        description="unavailable: the write may have happened although no answer came; "
+        "`retryable` is then false unless the request carried an Idempotency-Key",
+    )
+    order_id: int | None = Field(
+        default=None, description="idempotency_key_reused: the order the key placed"
+    )
 
 
 #: What each status means, as :func:`responses` documents it unless told otherwise.
@@ -92,13 +100,15 @@ MEANINGS: Mapping[int, str] = {
     403: "Signed in, but not allowed (`required_role` says who may)",
     404: "Not found",
     405: "The path does not take this method (the Allow header lists those it takes)",
-    409: "Refused by the state of things (taken, out of stock, empty or full cart, ...)",
+    409: "Refused by the state of things (taken, out of stock, empty or full cart, "
+    "an idempotency key used for another checkout, ...)",
     413: "The request body is larger than the app accepts (`limit`, in bytes)",
     422: "A field was refused: `errors` names every one",
     429: "Too many attempts lately: wait `retry_after` seconds (also in the Retry-After header)",
     500: "The server failed: the body says nothing more than `correlation_id`, "
     "which the server's log holds too",
-    503: "The database is unavailable or busy: `retryable` says whether to send it again",
+    503: "The database is unavailable or busy: `retryable` says whether to send it again "
+    "(not a write whose `outcome_unknown` is true, unless it carried an idempotency key)",
 }
 
 
