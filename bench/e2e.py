@@ -347,7 +347,7 @@ def _same_answers(services: list[Service], url: str) -> None:
             response = http.post(
                 f"{service.url}/cart/checkout", headers={"Authorization": f"Bearer {_token(buyer)}"}
             )
-            assert response.status_code == 200, (service.name, response.text)
+            assert response.status_code == 201, (service.name, response.text)
             order = response.json()
             for key in ("id", "user_id", "cart_id", "created_at", "updated_at"):
                 order.pop(key)

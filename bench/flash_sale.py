@@ -126,6 +126,7 @@ def _one_line(sql: str) -> str:
 
 def _checkout_script(statement: str) -> str:
     body = statement.replace("%(cart)s", ":cart").replace("%(user)s", "NULL")
+    body = body.replace("%(expected)s", "NULL").replace("%(key)s", "NULL")
     return "SELECT nextval('flash_next_cart') AS cart \\gset\n" + _one_line(body) + ";\n"
 
 

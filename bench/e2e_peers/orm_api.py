@@ -156,7 +156,7 @@ async def add_item(line: NewLine, user: UserId, db: Session) -> CartView:
     return _view(cart)
 
 
-@app.post("/cart/checkout")
+@app.post("/cart/checkout", status_code=201)
 async def checkout(user: UserId, db: Session) -> Order:
     """Sell every line of the open cart or nothing."""
     async with db.begin():

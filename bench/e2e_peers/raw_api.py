@@ -103,9 +103,11 @@ async def _route(  # noqa: PLR0911 (one return per endpoint and outcome)
         rows = await pool.fetch(_ADD, *params)
         return 200, carts.view_of([tuple(r) for r in rows]).model_dump_json().encode()
     if method == "POST" and path == "/cart/checkout":
-        rows = await pool.fetch(_CHECKOUT, *_args(_CHECKOUT_NAMES, cart=None, user=user))
+        rows = await pool.fetch(
+            _CHECKOUT, *_args(_CHECKOUT_NAMES, cart=None, user=user, expected=None, key=None)
+        )
         order = orders.order_of([tuple(r) for r in rows])
-        return (200, order.model_dump_json().encode()) if order else (409, b"{}")
+        return (201, order.model_dump_json().encode()) if order else (409, b"{}")
     return 404, b"{}"
 
 

@@ -82,7 +82,7 @@ class AsyncpgShop:
         return await self._fetch(_VIEW, *(params[n] for n in _VIEW_NAMES))
 
     async def checkout(self, cart_id: int) -> object:
-        params = {"cart": cart_id, "user": None, "expected": None}
+        params = {"cart": cart_id, "user": None, "expected": None, "key": None}
         return await self._fetch(_CHECKOUT, *(params[n] for n in _CHECKOUT_NAMES))
 
     async def close(self) -> None:
