@@ -12,7 +12,8 @@ server serves again. It reports, per kind of fault, over the rounds:
 * **failures after**: operations that still met ``DatabaseUnavailable`` after
   the server was back, and when the last of them did.
 
-The tests in ``tests/test_faults.py`` run the same :func:`inject` and assert
+The tests in ``tests/test_faults.py`` run the same ``inject`` (from
+``tests/faults_support.py``, with the workload and its invariants) and assert
 what must hold (only ``DatabaseUnavailable`` escapes, service resumes by
 itself, nothing acknowledged is lost); the times are figures, reported here.
 """
@@ -23,88 +24,13 @@ import argparse
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from bench.soak import Catalog, Ledger, mixed_load
-from bench.workload import MIX
 from shopdb import Store
-from shopdb.errors import ShopError
+from tests.faults_support import Ledger, Outcome, inject, prepare
 
-KINDS = tuple(name for name, _ in MIX)
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
 START, END = "<!-- faults:start -->", "<!-- faults:end -->"
-
-
-@dataclass
-class Outcome:
-    """What one injected fault did to the workload."""
-
-    #: What the transaction held across the fault raised (None: it survived).
-    met: ShopError | None
-    #: Every kind of operation succeeded again after the server was back.
-    resumed: bool
-    #: Seconds from the server being back to the first success, and to every kind's.
-    first_success: float | None
-    full_service: float | None
-    #: Operations that met ``DatabaseUnavailable`` after the server was back.
-    failures_after: int
-    last_failure_after: float | None
-
-
-def inject(
-    store: Store,
-    catalog: Catalog,
-    ledger: Ledger,
-    fault: Callable[[], None],
-    *,
-    threads: int = 8,
-    hang_guard: float = 120.0,
-) -> Outcome:
-    """Run the mix on ``threads`` threads and inject ``fault`` while it runs.
-
-    ``fault`` must return once the server serves again. Waits (at most
-    ``hang_guard`` seconds per wait) for the load to get going, then for
-    every kind of operation to succeed again after the fault.
-    """
-    held = catalog.products[0]
-    met: ShopError | None = None
-    with mixed_load(store, catalog, ledger, threads=threads):
-        started = ledger.wait_for(lambda led: all(led.ops[k] > 0 for k in KINDS), hang_guard)
-        if not started:
-            raise RuntimeError(f"the workload did not get going: {ledger.ops}")
-        try:
-            _across(store, held, fault)
-        except ShopError as exc:
-            met = exc
-        before = ledger.mark()
-        with ledger.changed:
-            failed_before = ledger.unavailable
-        resumed = ledger.wait_for(
-            lambda led: all(led.ops[k] > before[k] for k in KINDS), hang_guard
-        )
-    with ledger.changed:
-        back = ledger.marked_at or 0.0
-        firsts = [ledger.first_after_mark[k] - back for k in KINDS if k in ledger.first_after_mark]
-        failures = ledger.unavailable - failed_before
-        last = ledger.last_unavailable - back if ledger.last_unavailable > back else None
-    return Outcome(
-        met=met,
-        resumed=resumed,
-        first_success=min(firsts) if firsts else None,
-        full_service=max(firsts) if resumed else None,
-        failures_after=failures,
-        last_failure_after=last,
-    )
-
-
-def _across(store: Store, product_id: int, fault: Callable[[], None]) -> None:
-    """A transaction that holds its pooled connection while ``fault`` happens."""
-    with store.transaction() as tx:
-        tx.get_product(product_id)
-        fault()
-        tx.get_product(product_id)  # on the connection the fault took away
 
 
 def main() -> None:
@@ -115,7 +41,6 @@ def main() -> None:
 
     import psycopg
 
-    from bench.soak import prepare
     from shopdb.config import Settings
     from shopdb.connect.embedded import start_embedded
     from shopdb.db import establish_connection_pool

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import psycopg
 
 from bench.peers.base import AsyncShop, Shop
+from tests.faults_support import MIX  # the soak's mix: one definition for both
 
 PRODUCTS = 10_000
 USERS = 1_000
@@ -33,13 +34,6 @@ CHECKOUT_CARTS = max(CHECKOUT_SUPPLY.values())
 PAGE = 20
 
 OPERATIONS = ("get_product", "list_products", "add_to_cart", "get_cart", "checkout", "mix")
-MIX = (
-    ("get_product", 50),
-    ("list_products", 20),
-    ("add_to_cart", 15),
-    ("get_cart", 10),
-    ("checkout", 5),
-)
 
 
 def rebuild(url: str, *, checkout_carts: int = CHECKOUT_CARTS) -> None:

@@ -98,6 +98,28 @@ def committed_store(
         yield store
 
 
+#: The Store's default ``retries``, and none: a race test runs with both, so that a
+#: deadlock (which the default would run again, unseen) fails it once.
+RACE_RETRIES = (5, 0)
+
+
+@pytest.fixture(params=RACE_RETRIES, ids=lambda n: f"retries{n}")
+def racing_store(
+    request: pytest.FixtureRequest,
+    flavour: Flavour,
+    committed_pool: Pool,
+    loop_thread: LoopThread,
+) -> Iterator[Store]:
+    """:func:`committed_store`, for races: once with the default ``retries`` and once
+    with ``retries=0``, where a deadlock surfaces as a ``ConcurrencyConflict`` (see
+    :func:`tests.helpers.outcomes`, which fails a race on one)."""
+    retries: int = request.param
+    with pooled_store(
+        flavour, committed_pool.target, committed_pool.settings, loop_thread, retries=retries
+    ) as store:
+        yield store
+
+
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     """Async tests run on asyncio (psycopg's async connections need it)."""

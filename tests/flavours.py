@@ -112,16 +112,22 @@ def as_store(store: AsyncStore, loop: LoopThread) -> Store:
 
 @contextmanager
 def pooled_store(
-    flavour: Flavour, target: Target, settings: Settings, loop: LoopThread
+    flavour: Flavour,
+    target: Target,
+    settings: Settings,
+    loop: LoopThread,
+    *,
+    retries: int = 5,
 ) -> Iterator[Store]:
-    """A Store, or an AsyncStore behind a Store's interface, on a pool of its own."""
+    """A Store, or an AsyncStore behind a Store's interface, on a pool of its own;
+    ``retries``: as the Store's argument (0: a deadlock surfaces instead of running again)."""
     if flavour == "sync":
         with Pool(target, settings) as pool:
-            yield Store(pool)
+            yield Store(pool, retries=retries)
         return
     async_pool = loop.run(AsyncPool.open(target, settings))
     try:
-        yield as_store(AsyncStore(async_pool), loop)
+        yield as_store(AsyncStore(async_pool, retries=retries), loop)
     finally:
         loop.run(async_pool.close())
 

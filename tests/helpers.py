@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -100,6 +100,40 @@ def together(calls: list[Callable[[], T]], hang_guard: float = 120.0) -> list[T 
 
     with ThreadPoolExecutor(max_workers=len(calls)) as executor:
         return list(executor.map(run, calls))
+
+
+def is_deadlock(error: BaseException) -> bool:
+    """Whether ``error`` is the Store's ``ConcurrencyConflict`` for a deadlock the server
+    detected (SQLSTATE 40P01), not for a serialization failure (40001)."""
+    import psycopg
+
+    from shopdb.errors import ConcurrencyConflict
+
+    return isinstance(error, ConcurrencyConflict) and isinstance(
+        error.__cause__, psycopg.errors.DeadlockDetected
+    )
+
+
+def refusals(results: Sequence[object], *allowed: type[Exception]) -> list[Exception]:
+    """The errors among a race's ``results`` (from :func:`together`), once each is known
+    to be one of the ``allowed`` refusals.
+
+    Anything else fails the race: a deadlock above all (which a Store with ``retries=0``
+    lets through as a ``ConcurrencyConflict``; the lock order must make it impossible),
+    named with the server's account of who waited for whom.
+    """
+    import psycopg
+
+    errors = [r for r in results if isinstance(r, Exception)]
+    deadlocks = [
+        f"{e.__cause__.diag.message_primary}: {e.__cause__.diag.message_detail}"
+        for e in errors
+        if is_deadlock(e) and isinstance(e.__cause__, psycopg.Error)
+    ]
+    assert deadlocks == [], deadlocks
+    unexpected = [e for e in errors if not isinstance(e, allowed)]
+    assert unexpected == [], unexpected
+    return errors
 
 
 def refused(conn: Connection, sql: str, **params: object) -> ShopError:

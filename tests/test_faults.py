@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 import random
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,8 +15,6 @@ import psycopg
 import pytest
 from sqlalchemy import text
 
-from bench.faults import inject
-from bench.soak import Ledger, prepare, violations
 from shopdb import Store
 from shopdb.config import Settings, parse_database_url
 from shopdb.connect import Target, libpq_url
@@ -24,6 +23,7 @@ from shopdb.db import Pool, establish_connection_pool
 from shopdb.errors import DatabaseUnavailable
 from shopdb.migrate import migrator
 
+from .faults_support import Ledger, inject, prepare, violations
 from .flavours import Flavour, LoopThread, pooled_store
 
 
@@ -128,25 +128,44 @@ def test_durability_can_be_turned_off_and_on_again(tmp_path: Path) -> None:
         fast.stop()
 
 
-class _Retrying(logging.Handler):
-    """Sets ``seen`` when start-up logs that it is retrying an unreachable server."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen = threading.Event()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "retrying" in record.getMessage():
-            self.seen.set()
+#: A stand-in for a postmaster that is still starting, on the server's own socket (argv[1]):
+#: it answers every connection as PostgreSQL does until it is ready (an ErrorResponse,
+#: FATAL 57P03) and writes a line once it has answered one. A process of its own: the
+#: client's start-up ping is a blocking libpq call that holds this process's GIL.
+STARTING = r"""
+import socket, struct, sys
+fields = b"SFATAL\0VFATAL\0C57P03\0Mthe database system is starting up\0\0"
+answer = b"E" + struct.pack("!i", 4 + len(fields)) + fields
+listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+listener.bind(sys.argv[1])
+listener.listen(16)
+print("listening", flush=True)
+while True:
+    conn, _ = listener.accept()
+    with conn:
+        # The startup packet, read whole: closing on unread bytes would reset the
+        # connection, and the client might never read the answer.
+        data = b""
+        while len(data) < 4 or len(data) < struct.unpack("!i", data[:4])[0]:
+            chunk = conn.recv(8192)
+            if not chunk:
+                break
+            data += chunk
+        else:
+            conn.sendall(answer)
+            print("answered", flush=True)
+"""
 
 
 def test_connecting_waits_for_a_server_that_is_still_starting(
     own_server: EmbeddedServer,
 ) -> None:
+    socket_path = own_server.socket_dir / ".s.PGSQL.5432"  # the URL names no port
+    assert socket_path.is_socket()
     own_server.stop()
-    retrying = _Retrying()
-    logger = logging.getLogger("shopdb")
-    logger.addHandler(retrying)
+    starting = subprocess.Popen(
+        [sys.executable, "-c", STARTING, str(socket_path)], stdout=subprocess.PIPE, text=True
+    )
     pools: list[Pool] = []
     errors: list[BaseException] = []
 
@@ -161,15 +180,24 @@ def test_connecting_waits_for_a_server_that_is_still_starting(
             errors.append(exc)
 
     connecting = threading.Thread(target=connect)
-    connecting.start()
     try:
-        # It met the server down and is waiting for it: only now start the server.
-        assert retrying.seen.wait(HANG_GUARD), "start-up never retried"
+        assert starting.stdout is not None
+        assert starting.stdout.readline() == "listening\n"
+        connecting.start()
+        # It was told the server is starting and waits for it: only now start it. (A
+        # hang here ends when start-up gives up, after HANG_GUARD, closing nothing.)
+        assert starting.stdout.readline() == "answered\n", "start-up never tried to connect"
         assert pools == []
+        assert errors == []
+    finally:
+        starting.kill()
+        starting.communicate(timeout=HANG_GUARD)
+        socket_path.unlink(missing_ok=True)
+    try:
         own_server.start()
     finally:
-        connecting.join()
-        logger.removeHandler(retrying)
+        if connecting.ident is not None:  # started
+            connecting.join()
     assert errors == []
     with pools[0] as pool, pool.connect() as conn:
         assert conn.execute(text("SELECT 1")).scalar_one() == 1

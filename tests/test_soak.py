@@ -7,12 +7,12 @@ figures that ``make soak`` reports in docs/reliability.md.
 
 from __future__ import annotations
 
-from bench.soak import Ledger, mixed_load, prepare, violations
-from bench.workload import MIX
 from shopdb import Store
 from shopdb.connect import libpq_url
 from shopdb.db import Pool
 from shopdb.testing import DatabaseFactory
+
+from .faults_support import MIX, Ledger, mixed_load, prepare, violations
 
 #: A hang guard: how long the test waits for the work below to be done.
 HANG_GUARD = 300.0

@@ -18,7 +18,7 @@ from shopdb.db import Pool
 from shopdb.errors import InsufficientInventory
 from shopdb.schemas import Receipt
 
-from .helpers import together
+from .helpers import refusals, together
 
 T = TypeVar("T")
 THREADS = 16
@@ -33,10 +33,21 @@ def _carts(store: Store, count: int) -> list[int]:
     return [store.create_cart(user).id for user in users]
 
 
+def _sales(pool: Pool) -> tuple[int, dict[int, int]]:
+    """How many orders the database holds, and the units they sold by product."""
+    with pool.raw() as probe:
+        row = probe.execute("SELECT count(*) FROM orders").fetchone()
+        units = probe.execute(
+            "SELECT product_id, sum(quantity)::integer FROM order_items GROUP BY product_id"
+        ).fetchall()
+    assert row is not None
+    return row[0], dict(units)
+
+
 def test_checkouts_racing_for_scarce_stock_sell_exactly_what_was_there(
-    committed_store: Store,
+    racing_store: Store, committed_pool: Pool
 ) -> None:
-    store = committed_store
+    store = racing_store
     product = store.create_product("Last units", "10.00", 20)
     carts = _carts(store, THREADS)
     for cart in carts:
@@ -44,14 +55,21 @@ def test_checkouts_racing_for_scarce_stock_sell_exactly_what_was_there(
 
     results = together([partial(store.checkout, cart) for cart in carts])
 
+    refused = refusals(results, InsufficientInventory)
     sold = [r for r in results if isinstance(r, Receipt)]
-    refused = [r for r in results if isinstance(r, InsufficientInventory)]
-    assert len(sold) + len(refused) == THREADS, [r for r in results if isinstance(r, Exception)]
-    remaining = store.get_product(product.id).inventory_count
-    assert remaining >= 0
-    assert sum(line.quantity for r in sold for line in r.items) == 20 - remaining
-    assert len(sold) == 10
-    assert remaining == 0
+    assert len(sold) + len(refused) == THREADS, results
+    # Exactly the stock is sold: ten carts of two, no more, no fewer.
+    assert len(sold) == 10, results
+    assert store.get_product(product.id).inventory_count == 0
+    assert all([(i.product_id, i.quantity) for i in r.items] == [(product.id, 2)] for r in sold)
+    assert _sales(committed_pool) == (10, {product.id: 20})
+    for error in refused:  # each refusal was true when it was made: fewer than 2 left
+        assert isinstance(error, InsufficientInventory)
+        [(product_id, wanted, available)] = [
+            (s.product_id, s.wanted, s.available) for s in error.shortages
+        ]
+        assert (product_id, wanted) == (product.id, 2)
+        assert available < 2
     for cart, result in zip(carts, results, strict=True):
         items = store.get_cart(cart).items
         if isinstance(result, Receipt):
@@ -61,9 +79,9 @@ def test_checkouts_racing_for_scarce_stock_sell_exactly_what_was_there(
 
 
 def test_checkouts_of_overlapping_carts_neither_deadlock_nor_oversell(
-    committed_store: Store,
+    racing_store: Store, committed_pool: Pool
 ) -> None:
-    store = committed_store
+    store = racing_store
     rng = random.Random(7)  # noqa: S311 (a reproducible shuffle, not a secret)
     products = [store.create_product(f"P{i}", "1.00", 12) for i in range(5)]
     carts = _carts(store, THREADS)
@@ -77,44 +95,58 @@ def test_checkouts_of_overlapping_carts_neither_deadlock_nor_oversell(
 
     results = together([partial(store.checkout, cart) for cart in carts])
 
-    unexpected = [r for r in results if isinstance(r, Exception)]
-    assert all(isinstance(r, InsufficientInventory) for r in unexpected), unexpected
+    refusals(results, InsufficientInventory)  # no deadlock, whatever the retries
+    sold = {c: r for c, r in zip(carts, results, strict=True) if isinstance(r, Receipt)}
+    # Sales happened: the first checkout to lock its products finds 12 of each, and
+    # no cart wants more than 3 of one.
+    assert sold, results
     sold_by_product = {p.id: 0 for p in products}
+    for cart, receipt in sold.items():
+        assert {i.product_id: i.quantity for i in receipt.items} == wanted[cart]
+        for product_id, quantity in wanted[cart].items():
+            sold_by_product[product_id] += quantity
+        assert store.get_cart(cart).items == []
+    remaining = {p.id: store.get_product(p.id).inventory_count for p in products}
+    # Stock sold + stock left == stock received, for every product; the orders are
+    # the acknowledged ones and hold exactly their units.
+    assert {p: sold_by_product[p] + remaining[p] for p in remaining} == dict.fromkeys(remaining, 12)
+    assert _sales(committed_pool) == (len(sold), {p: n for p, n in sold_by_product.items() if n})
     for cart, result in zip(carts, results, strict=True):
-        if isinstance(result, Receipt):
-            assert {i.product_id: i.quantity for i in result.items} == wanted[cart]
-            for product_id, quantity in wanted[cart].items():
-                sold_by_product[product_id] += quantity
-            assert store.get_cart(cart).items == []
-        else:
-            left = {i.product_id: i.quantity for i in store.get_cart(cart).items}
-            assert left == wanted[cart]
-    for product in products:
-        remaining = store.get_product(product.id).inventory_count
-        assert remaining >= 0
-        assert sold_by_product[product.id] == 12 - remaining
+        if cart in sold:
+            continue
+        left = {i.product_id: i.quantity for i in store.get_cart(cart).items}
+        assert left == wanted[cart]
+        # Refused only for a true shortage: stock only fell during the race, so a
+        # product that was short for this cart then is short for it still.
+        assert isinstance(result, InsufficientInventory)
+        assert result.shortages, result
+        for shortage in result.shortages:
+            assert shortage.wanted == wanted[cart][shortage.product_id]
+            assert remaining[shortage.product_id] <= shortage.available < shortage.wanted
 
 
-def test_threads_adding_one_product_to_one_cart_sum_on_one_line(committed_store: Store) -> None:
-    store = committed_store
+def test_threads_adding_one_product_to_one_cart_sum_on_one_line(racing_store: Store) -> None:
+    store = racing_store
     product = store.create_product("Popular", "2.00", 1000)
     (cart,) = _carts(store, 1)
 
     results = together([lambda: store.add_to_cart(cart, product.id, 1)] * THREADS)
 
-    assert not [r for r in results if isinstance(r, Exception)]
+    assert refusals(results) == []  # every add succeeds
     items = store.get_cart(cart).items
     assert [(i.product_id, i.quantity) for i in items] == [(product.id, THREADS)]
 
 
-def test_concurrent_stock_adjustments_never_go_below_zero(committed_store: Store) -> None:
-    store = committed_store
+def test_concurrent_stock_adjustments_never_go_below_zero(racing_store: Store) -> None:
+    store = racing_store
     product = store.create_product("Scarce", "2.00", 10)
 
     results = together([lambda: store.adjust_inventory(product.id, -1)] * THREADS)
 
-    assert sum(isinstance(r, int) for r in results) == 10
-    assert sum(isinstance(r, InsufficientInventory) for r in results) == THREADS - 10
+    refused = refusals(results, InsufficientInventory)
+    # Exactly the ten units there were are taken, one each, each seeing the one before.
+    assert sorted(r for r in results if isinstance(r, int)) == list(range(10))
+    assert len(refused) == THREADS - 10
     assert store.get_product(product.id).inventory_count == 0
 
 
@@ -152,9 +184,9 @@ def _product_held(pool: Pool, product_id: int, change: str) -> Iterator[Callable
     ],
 )
 def test_a_product_changed_under_a_checkout_gets_the_answer_of_its_new_state(
-    committed_store: Store, committed_pool: Pool, change: str, outcome: str
+    racing_store: Store, committed_pool: Pool, change: str, outcome: str
 ) -> None:
-    store = committed_store
+    store = racing_store
     hot = store.create_product("Hot", "3.00", 10)
     cold = store.create_product("Cold", "1.00", 10)
     (cart,) = _carts(store, 1)
