@@ -47,6 +47,7 @@ import httpx
 import psycopg
 
 from examples.shop_api import tokens
+from shopdb.names import username_key
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "performance.md"
@@ -243,11 +244,12 @@ def _users(url: str, count: int, product: int | None) -> list[int]:
         row = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM users").fetchone()
         assert row is not None
         base = int(row[0])
+        names = [f"e2e{k}" for k in range(base, base + count)]
         conn.execute(
-            "INSERT INTO users (id, username, email, password_hash)"
-            " SELECT k, 'e2e' || k, 'e2e' || k || '@example.com', 'x'"
-            " FROM generate_series(%s::int, %s::int) k",
-            (base, base + count - 1),
+            "INSERT INTO users (id, username, username_key, email, password_hash)"
+            " SELECT %s + k - 1, name, key, name || '@example.com', 'x'"
+            " FROM unnest(%s::varchar[], %s::varchar[]) WITH ORDINALITY AS u(name, key, k)",
+            (base, names, [username_key(n) for n in names]),
         )
         conn.execute("SELECT setval(pg_get_serial_sequence('users', 'id'), %s)", (base + count,))
         conn.execute(

@@ -35,6 +35,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from bench.peers.pgbench_shop import pgbench_binary
+from shopdb.names import username_key
 from shopdb.store import carts, orders
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
@@ -208,11 +209,12 @@ def _fresh_carts(url: str, hot: int, count: int) -> range:
         first = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM users").fetchone()
         assert first is not None
         base = int(first[0])
+        names = [f"flash{k}" for k in range(base, base + count)]
         conn.execute(
-            "INSERT INTO users (id, username, email, password_hash)"
-            " SELECT k, 'flash' || k, 'flash' || k || '@example.com', 'x'"
-            " FROM generate_series(%s::int, %s::int) k",
-            (base, base + count - 1),
+            "INSERT INTO users (id, username, username_key, email, password_hash)"
+            " SELECT %s + k - 1, name, key, name || '@example.com', 'x'"
+            " FROM unnest(%s::varchar[], %s::varchar[]) WITH ORDINALITY AS u(name, key, k)",
+            (base, names, [username_key(n) for n in names]),
         )
         cart = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM carts").fetchone()
         assert cart is not None
