@@ -177,7 +177,7 @@ def test_the_database_refuses_a_bad_key_written_with_raw_sql(db_connection: Conn
 
 
 def test_a_checkout_that_meets_its_key_in_flight_waits_and_answers_with_that_order(
-    committed_store: Store, committed_pool: Pool
+    committed_store: Store, committed_pool: Pool, shopdb_server: DatabaseFactory
 ) -> None:
     """The unique index decides when two checkouts with one key sell different carts (only
     raw SQL can make that: a user has one open cart). The second waits for the first's
@@ -186,10 +186,12 @@ def test_a_checkout_that_meets_its_key_in_flight_waits_and_answers_with_that_ord
     shopper, kettle = _shopper_with_cart(store, "inflight")
     key = "in-flight"
     user_id = shopper.user().id
+    owner = shopdb_server.url(committed_pool.target.database)
     with (
         ThreadPoolExecutor(1) as worker,
-        committed_pool.raw() as first,
-        committed_pool.raw() as watcher,
+        # Raw SQL as the owner (the Store may run as the app role, which may not do this).
+        psycopg.connect(owner, autocommit=True) as first,
+        psycopg.connect(owner, autocommit=True) as watcher,
     ):
         with first.transaction():
             cart = first.execute(
