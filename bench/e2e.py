@@ -17,13 +17,17 @@ rotating order, so the machine's drift meets them all alike. Per slice: the
 requests per second, p50 and p99 latency (wrk's distribution), and the
 service's CPU per request (``utime + stime`` of its process from
 ``/proc/<pid>/stat`` before and after). The endpoints: ``GET /products/{id}``
-(a random id of 1,000), ``GET /products?limit=20`` (a random page),
+(a random id of 1,000), ``GET /products?limit=20`` (a random page of the
+catalog, newest first: the first page, or one of 500 pages at random
+positions, each a ``cursor`` made by shopdb's own
+:func:`~shopdb.store.search.encode_cursor` before the run),
 ``POST /cart/items`` (each connection its own user, one of five products, one
 unit), ``GET /cart`` (that user's cart) and ``POST /cart/checkout`` (each
 request a fresh user whose open cart holds one product, made before the slice).
 
 Before measuring, the run checks that the three services answer with the same
-bytes (a product, a page, a cart; an order up to its ids and times).
+bytes (a product; the first page, the page its ``next`` names, the last page
+and a refused cursor; a cart; an order up to its ids and times).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import re
 import socket
 import statistics
@@ -48,6 +53,7 @@ import psycopg
 
 from examples.shop_api import tokens
 from shopdb.names import username_key
+from shopdb.store.search import encode_cursor, fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "performance.md"
@@ -72,6 +78,9 @@ PATHS = {
     "checkout": "POST /cart/checkout",
 }
 PRODUCTS = 1000
+#: The page size of the page endpoint, and how many pages at random positions it asks for.
+PAGE = 20
+PAGES = 500
 CONNECTIONS = 8
 #: Fresh carts made before a checkout slice, per second of the slice.
 CHECKOUTS_PER_SECOND = 4000
@@ -91,8 +100,9 @@ request = function()
 end
 """,
     "page": """
+local pages = {%(pages)s}
 request = function()
-    return wrk.format("GET", "/products?limit=20&after_id=" .. math.random(0, %(products)d - 20))
+    return wrk.format("GET", pages[math.random(1, #pages)])
 end
 """,
     "add": _LUA_COMMON
@@ -268,6 +278,22 @@ def _users(url: str, count: int, product: int | None) -> list[int]:
     return list(range(base, base + count))
 
 
+def _page(last_id: int | None) -> str:
+    """The path of the catalog's page after product ``last_id`` (the first page if None):
+    ``GET /products`` with no words nor filters is newest first, keyset by id."""
+    if last_id is None:
+        return f"/products?limit={PAGE}"
+    mark = fingerprint(None, None, None, False, "newest")
+    return f"/products?limit={PAGE}&cursor={encode_cursor('newest', mark, None, last_id)}"
+
+
+def _pages() -> list[str]:
+    """The first page and :data:`PAGES` full pages at random positions of the catalog
+    (the same ones for every service: the seed is fixed)."""
+    chosen = random.Random(22).sample(range(PAGE + 1, PRODUCTS + 1), PAGES)
+    return [_page(None), *(_page(last_id) for last_id in chosen)]
+
+
 def _token(user: int) -> str:
     return tokens.issue(SECRET.encode(), user, int(time.time()) + 24 * 3600)
 
@@ -288,7 +314,8 @@ def _ms(text: str) -> float:
 
 def _wrk(service: Service, endpoint: str, seconds: int, directory: Path) -> Slice:
     script = directory / f"{endpoint}.lua"
-    script.write_text(LUA[endpoint] % {"products": PRODUCTS, "dir": directory})
+    pages = ",".join(f'"{path}"' for path in _pages())
+    script.write_text(LUA[endpoint] % {"products": PRODUCTS, "dir": directory, "pages": pages})
     before = _cpu_seconds(service.process.pid)
     ran = subprocess.run(
         [
@@ -330,9 +357,18 @@ def _same_answers(services: list[Service], url: str) -> None:
         http.post(
             f"{services[0].url}/cart/items", json={"product_id": 3, "quantity": 2}, headers=headers
         )
-        for path in ("/products/7", "/products?limit=20&after_id=40", "/cart"):
-            bodies = {s.name: http.get(s.url + path, headers=headers).content for s in services}
+        following = http.get(services[0].url + _page(None)).json()["next"]
+        pages = [_page(None), f"/products?limit={PAGE}&cursor={following}", _page(PAGE + 1)]
+        for path in ("/products/7", *pages, "/cart"):
+            answers = {s.name: http.get(s.url + path, headers=headers) for s in services}
+            assert {a.status_code for a in answers.values()} == {200}, (path, answers)
+            bodies = {name: answer.content for name, answer in answers.items()}
             assert len(set(bodies.values())) == 1, (path, bodies)
+        # A cursor of another search (by name): shopdb's 422 problem from each.
+        other = encode_cursor("name", fingerprint(None, None, None, False, "name"), "Product 5", 5)
+        refused = {s.name: http.get(f"{s.url}{_page(None)}&cursor={other}") for s in services}
+        assert {a.status_code for a in refused.values()} == {422}, refused
+        assert len({a.content for a in refused.values()}) == 1, refused
         added = set()
         for service in services:  # each on an empty cart of a user of its own
             (adder,) = _users(url, 1, None)

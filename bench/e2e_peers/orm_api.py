@@ -4,7 +4,9 @@ Written as SQLAlchemy's documentation writes it: an ``AsyncSession`` per
 request from a dependency, ``session.get`` and ``select()`` with
 ``selectinload``, read-modify-write in ``session.begin()``, the rows locked
 ``FOR UPDATE`` where a race would oversell; shopdb's mapped classes and its
-pydantic response models, so the JSON bytes are the reference service's. The
+pydantic response models, so the JSON bytes are the reference service's
+(a page of the catalog is newest first, keyset by id, its cursor made and read
+by shopdb's own functions, a refused cursor shopdb's 422 problem). The
 same bearer tokens (:mod:`examples.shop_api.tokens`). Only the endpoints the
 benchmark calls, and only their answers to the benchmark's requests.
 
@@ -21,6 +23,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
@@ -29,10 +32,16 @@ from sqlalchemy.orm import selectinload
 
 from examples.shop_api import tokens
 from shopdb import models
+from shopdb.errors import InvalidInput
+from shopdb.limits import SEARCH_PAGE_DEFAULT
 from shopdb.models import ProductRead
-from shopdb.schemas import CartView, Id, Order, Quantity
+from shopdb.schemas import CartView, Id, Order, Page, Quantity
+from shopdb.store.search import decode_cursor, encode_cursor, fingerprint
+from shopdb.web.problems import MEDIA_TYPE
 
 SECRET = os.environ.get("SHOP_API_SECRET", "").encode()
+#: The fingerprint of a search without words or filters, newest first: the catalog's pages.
+NEWEST = fingerprint(None, None, None, False, "newest")
 
 
 @asynccontextmanager
@@ -46,6 +55,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(lifespan=lifespan)
+
+
+@app.exception_handler(InvalidInput)
+async def refused(request: Request, exc: InvalidInput) -> JSONResponse:
+    """A refused argument (a cursor that is not the catalog's): shopdb's own 422 problem."""
+    return JSONResponse(exc.problem(), exc.http_status, media_type=MEDIA_TYPE)
 
 
 async def session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -122,11 +137,21 @@ async def get_product(product_id: Id, db: Session) -> ProductRead:
 
 
 @app.get("/products")
-async def list_products(db: Session, after_id: int = 0, limit: int = 50) -> list[ProductRead]:
-    """A page of products by id."""
-    query = select(models.Product).where(models.Product.id > after_id).order_by(models.Product.id)
-    found = await db.scalars(query.limit(limit))
-    return [ProductRead.model_validate(p) for p in found]
+async def list_products(
+    db: Session, limit: int = SEARCH_PAGE_DEFAULT, cursor: str | None = None
+) -> Page[ProductRead]:
+    """A page of the catalog, newest first, and the cursor of the next (shopdb's format)."""
+    query = select(models.Product).order_by(models.Product.id.desc()).limit(limit + 1)
+    if cursor is not None:
+        _, last_id = decode_cursor(cursor, "newest", NEWEST)
+        query = query.where(models.Product.id < last_id)
+    found = list(await db.scalars(query))  # one row more than the page: is there a next?
+    following = (
+        encode_cursor("newest", NEWEST, None, found[limit - 1].id) if len(found) > limit else None
+    )
+    return Page[ProductRead](
+        items=[ProductRead.model_validate(p) for p in found[:limit]], next=following
+    )
 
 
 @app.get("/cart")

@@ -3,10 +3,13 @@
 The benchmark's endpoints only, their happy path only, on the Store's own
 statements (asyncpg prepares and caches each one), the same bearer tokens
 (:mod:`examples.shop_api.tokens`) and the same JSON bytes as the reference
-service: a product and a page are written by hand, a cart and an order by
-shopdb's own row decoding and pydantic models (what the JSON must look like).
-What it leaves out (validation of every input, problem details for every
-error, a pool that heals) is what the other two services pay for.
+service: a product and a page are written by hand (the page's cursor by
+shopdb's own :func:`~shopdb.store.search.encode_cursor`, read back by
+:func:`~shopdb.store.search.decode_cursor`: a cursor it refuses is shopdb's
+422 problem), a cart and an order by shopdb's own row decoding and pydantic
+models (what the JSON must look like). What it leaves out (validation of
+every input, problem details for every other error, a pool that heals) is
+what the other two services pay for.
 
 ``uvicorn bench.e2e_peers.raw_api:app --loop uvloop --http httptools``
 """
@@ -24,7 +27,9 @@ import asyncpg
 
 from bench.peers.asyncpg_shop import dollar_params
 from examples.shop_api import tokens
-from shopdb.store import carts, orders, products
+from shopdb.errors import InvalidInput
+from shopdb.limits import SEARCH_PAGE_DEFAULT
+from shopdb.store import carts, orders, products, search
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -32,11 +37,19 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 SECRET = os.environ.get("SHOP_API_SECRET", "").encode()
 _GET, _ = dollar_params(products.GET)
-_PAGE, _ = dollar_params(products.PAGE)
+#: The catalog's pages: ``search_products`` without words or filters, newest first.
+_NEWEST = search.fingerprint(None, None, None, False, "newest")
+_FIRST, _ = dollar_params(
+    search.statement(text=False, sort="newest", low=False, high=False, in_stock=False, after=False)
+)
+_AFTER, _AFTER_NAMES = dollar_params(
+    search.statement(text=False, sort="newest", low=False, high=False, in_stock=False, after=True)
+)
 _VIEW, _VIEW_NAMES = dollar_params(carts.VIEW)
 _ADD, _ADD_NAMES = dollar_params(carts.ADD)
 _CHECKOUT, _CHECKOUT_NAMES = dollar_params(orders.CHECKOUT)
 _JSON = [(b"content-type", b"application/json")]
+_PROBLEM = [(b"content-type", b"application/problem+json")]  # a 422: shopdb's problem
 _pool: asyncpg.Pool | None = None
 
 
@@ -55,7 +68,8 @@ def _dumps(value: object) -> bytes:
 
 
 async def _respond(send: Send, status: int, body: bytes) -> None:
-    headers = [*_JSON, (b"content-length", str(len(body)).encode())]
+    kind = _PROBLEM if status == 422 else _JSON
+    headers = [*kind, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -79,10 +93,20 @@ async def _route(  # noqa: PLR0911 (one return per endpoint and outcome)
         row = await pool.fetchrow(_GET, int(path[10:]))
         return (200, _dumps(_product(row))) if row else (404, b"{}")
     if method == "GET" and path == "/products":
-        query = parse_qs(scope["query_string"].decode())
-        after, limit = int(query.get("after_id", ["0"])[0]), int(query.get("limit", ["50"])[0])
-        rows = await pool.fetch(_PAGE, after, limit)
-        return 200, _dumps([_product(r) for r in rows])
+        query = parse_qs(scope["query_string"].decode(), keep_blank_values=True)
+        limit = int(query["limit"][0]) if "limit" in query else SEARCH_PAGE_DEFAULT
+        if "cursor" in query:
+            try:
+                _, last = search.decode_cursor(query["cursor"][0], "newest", _NEWEST)
+            except InvalidInput as refused:
+                return refused.http_status, _dumps(refused.problem())
+            rows = await pool.fetch(_AFTER, *_args(_AFTER_NAMES, id=last, limit=limit + 1))
+        else:
+            rows = await pool.fetch(_FIRST, limit + 1)
+        following = None
+        if len(rows) > limit:  # one row more than the page: there is a next page
+            following = search.encode_cursor("newest", _NEWEST, None, rows[limit - 1][0])
+        return 200, _dumps({"items": [_product(r) for r in rows[:limit]], "next": following})
     user = _user(scope)
     if user is None:
         return 401, b"{}"
