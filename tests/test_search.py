@@ -22,7 +22,13 @@ from shopdb import Store
 from shopdb.config import Settings, parse_database_url
 from shopdb.connect import Target
 from shopdb.errors import InvalidInput
-from shopdb.limits import SEARCH_CONFIG, SEARCH_PAGE_MAX, SEARCH_QUERY_MAX, SEARCH_WORDS_MAX
+from shopdb.limits import (
+    SEARCH_CONFIG,
+    SEARCH_MATCHES_MAX,
+    SEARCH_PAGE_MAX,
+    SEARCH_QUERY_MAX,
+    SEARCH_WORDS_MAX,
+)
 from shopdb.migrate import Migrator
 from shopdb.schemas import Page, ProductRead
 from shopdb.store import search
@@ -595,6 +601,70 @@ def test_every_query_shape_uses_its_index(
             kinds = [n["Node Type"] for n in nodes]
             assert "Seq Scan" not in kinds, (arguments, kinds)
             assert used & indexes, (arguments, used, kinds)
+
+
+def _rows_read(plan: dict[str, Any]) -> int:
+    """Rows the plan's scans of ``products`` read: returned, and removed by a filter."""
+    return sum(
+        n.get("Actual Rows", 0) * n.get("Actual Loops", 1)
+        + n.get("Rows Removed by Filter", 0)
+        + n.get("Rows Removed by Index Recheck", 0)
+        for n in _nodes(plan)
+        if n.get("Relation Name") == "products"
+    )
+
+
+#: Texts whose cost a careless plan would not bound: "home" is in every product's
+#: description; kettles and towels are never the same product, so a walk of the price
+#: index in search of "kettle towel" would read the whole catalog and find nothing.
+BROAD: list[dict[str, Any]] = [
+    {"query": "home"},
+    {"query": "home", "sort": "price_asc"},
+    {"query": "home", "sort": "name", "in_stock": True},
+    {"query": "home", "min_price": "10", "max_price": "12"},
+    {"query": "home", "sort": "newest"},
+    {"query": "kettle towel", "sort": "price_asc"},
+    {"query": "kettle towel", "sort": "name"},
+    {"query": "kettle or towel", "sort": "price_desc"},
+]
+
+
+@pytest.mark.parametrize("arguments", BROAD, ids=[str(a) for a in BROAD])
+def test_a_text_search_reads_at_most_its_bound_of_products(
+    big_catalog: str, arguments: dict[str, Any]
+) -> None:
+    assert PLAN_ROWS > SEARCH_MATCHES_MAX
+    with psycopg.connect(big_catalog) as conn:
+        for cursor in (None, _a_cursor(big_catalog, arguments)):
+            checked = search.plan(**arguments, limit=20, cursor=cursor)
+            row = conn.execute(
+                f"EXPLAIN (ANALYZE, FORMAT JSON) {checked.sql}", checked.params
+            ).fetchone()
+            assert row is not None
+            assert _rows_read(row[0][0]["Plan"]) <= SEARCH_MATCHES_MAX, arguments
+
+
+def _a_cursor(url: str, arguments: dict[str, Any]) -> str | None:
+    from shopdb import establish_connection_pool
+
+    with establish_connection_pool(url) as pool:
+        return Store(pool).search_products(**arguments, limit=20).next
+
+
+def test_a_text_matching_more_than_the_bound_pages_through_that_many_in_order(
+    big_catalog: str,
+) -> None:
+    """Every product matches "home": the pages hold SEARCH_MATCHES_MAX of them, each once,
+    in price order, as many as the bound and no more."""
+    from shopdb import establish_connection_pool
+
+    with establish_connection_pool(big_catalog) as pool:
+        store = Store(pool)
+        seen = [p for page in every_page(store, "home", 100, sort="price_asc") for p in page]
+    assert len(seen) == SEARCH_MATCHES_MAX
+    assert len({p.id for p in seen}) == SEARCH_MATCHES_MAX
+    keys = [(p.price, p.id) for p in seen]
+    assert keys == sorted(keys)
 
 
 # -- the migration --------------------------------------------------------------

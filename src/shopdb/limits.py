@@ -119,6 +119,13 @@ SEARCH_WORDS_MAX = 16
 #: Products on a page of search results: at most, and when not said.
 SEARCH_PAGE_MAX = 100
 SEARCH_PAGE_DEFAULT = 20
+#: Most matches of a search text that one search reads (and orders): the bound of
+#: what a text query costs the server, whatever the words (a text matching a
+#: quarter of a million-product catalog would otherwise rank them all, ~300 ms,
+#: and two common words that never meet, sorted by price, would walk the whole
+#: price index, ~3 s). A text matching more is ordered within the first this
+#: many matches the index yields (docs/performance.md, "Catalog search").
+SEARCH_MATCHES_MAX = 10_000
 #: Longest cursor accepted (a search's or a list's), in characters (a real one is far shorter).
 SEARCH_CURSOR_MAX = 2048
 
