@@ -5,8 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from pydantic import TypeAdapter
-
 from shopdb.errors import InsufficientInventory, InvalidInput, NotFound, Shortage
 from shopdb.limits import INT_MAX, PRODUCTS_PAGE_MAX, STOCK_MAX
 from shopdb.schemas import NewProduct, Page, ProductChanges, ProductRead
@@ -47,7 +45,7 @@ KIND = "products"
 #: The columns update_product may set, in a fixed order.
 UPDATABLE = ("name", "description", "price", "inventory_count")
 
-_PAGE = TypeAdapter(list[ProductRead])
+_PRODUCT_PAGE = Page[ProductRead]
 
 
 def as_price(value: object) -> object:
@@ -64,6 +62,14 @@ def _values(row: tuple[Any, ...]) -> dict[str, Any]:
         "price": row[3],
         "inventory_count": row[4],
     }
+
+
+def product_page(rows: list[tuple[Any, ...]], following: str | None) -> Page[ProductRead]:
+    """Rows of :data:`COLUMNS` as a page, with the cursor of the next one: validated in
+    one call (a model per row costs some 1.5 us more each)."""
+    return _PRODUCT_PAGE.model_validate(
+        {"items": [_values(row) for row in rows], "next": following}
+    )
 
 
 def product(row: tuple[Any, ...]) -> ProductRead:
@@ -108,9 +114,8 @@ def page(
     integer(limit, "limit", 1, PAGE_MAX)
     # One row more than the page: whether there is a next page, without a count.
     rows = yield Query(PAGE, (after or 0, limit + 1), ALL)
-    items = _PAGE.validate_python([_values(row) for row in rows[:limit]])
-    following = id_cursor(KIND, items[-1].id) if len(rows) > limit else None
-    return Page[ProductRead](items=items, next=following)
+    following = id_cursor(KIND, rows[limit - 1][0]) if len(rows) > limit else None
+    return product_page(rows[:limit], following)
 
 
 # Only the given columns change; a new stock level is recorded as the
