@@ -1,6 +1,6 @@
 """``make bench-e2e``: the whole request, from a C load generator to PostgreSQL and back.
 
-Three services, each a real uvicorn process with one worker, uvloop and
+Four services, each a real uvicorn process with one worker, uvloop and
 httptools, a pool of 10 connections, on one database:
 
 * ``reference``: the reference service (``python -m examples.shop_api``), as
@@ -8,7 +8,10 @@ httptools, a pool of 10 connections, on one database:
 * ``orm``: the same endpoints on FastAPI + SQLAlchemy's async ORM
   (:mod:`bench.e2e_peers.orm_api`), the same JSON bytes;
 * ``limit``: a raw ASGI app on asyncpg, prepared statements, no framework
-  (:mod:`bench.e2e_peers.raw_api`): the limit.
+  (:mod:`bench.e2e_peers.raw_api`): the limit;
+* ``framework`` (the catalog endpoints only): the reference service with its
+  Store answering from memory (:mod:`bench.e2e_peers.framework_only`): what
+  the framework alone costs, the most any data layer could reach under it.
 
 wrk (8 threads, 8 connections, ``--latency``; a Lua script signs requests in
 and writes POST bodies) runs against one endpoint of one service at a time, in
@@ -63,12 +66,17 @@ SERVICES = {
     "reference": [sys.executable, "-m", "examples.shop_api"],
     "orm": [sys.executable, "-m", "uvicorn", "bench.e2e_peers.orm_api:app"],
     "limit": [sys.executable, "-m", "uvicorn", "bench.e2e_peers.raw_api:app"],
+    "framework": [sys.executable, "-m", "uvicorn", "bench.e2e_peers.framework_only:app"],
 }
 LABELS = {
     "reference": "reference service (FastAPI + AsyncStore)",
     "orm": "FastAPI + SQLAlchemy async ORM",
     "limit": "limit: raw ASGI + asyncpg, prepared",
+    "framework": "floor: the reference service, its Store answering from memory",
 }
+#: Services that serve the catalog endpoints only (the framework floor has no database).
+CATALOG_ONLY = {"framework"}
+CATALOG = ("product", "page")
 ENDPOINTS = ("product", "page", "add", "cart", "checkout")
 PATHS = {
     "product": "GET /products/{id}",
@@ -360,7 +368,11 @@ def _same_answers(services: list[Service], url: str) -> None:
         following = http.get(services[0].url + _page(None)).json()["next"]
         pages = [_page(None), f"/products?limit={PAGE}&cursor={following}", _page(PAGE + 1)]
         for path in ("/products/7", *pages, "/cart"):
-            answers = {s.name: http.get(s.url + path, headers=headers) for s in services}
+            answers = {
+                s.name: http.get(s.url + path, headers=headers)
+                for s in services
+                if s.name not in CATALOG_ONLY or path != "/cart"
+            }
             assert {a.status_code for a in answers.values()} == {200}, (path, answers)
             bodies = {name: answer.content for name, answer in answers.items()}
             assert len(set(bodies.values())) == 1, (path, bodies)
@@ -369,8 +381,9 @@ def _same_answers(services: list[Service], url: str) -> None:
         refused = {s.name: http.get(f"{s.url}{_page(None)}&cursor={other}") for s in services}
         assert {a.status_code for a in refused.values()} == {422}, refused
         assert len({a.content for a in refused.values()}) == 1, refused
+        writers = [s for s in services if s.name not in CATALOG_ONLY]
         added = set()
-        for service in services:  # each on an empty cart of a user of its own
+        for service in writers:  # each on an empty cart of a user of its own
             (adder,) = _users(url, 1, None)
             answer = http.post(
                 f"{service.url}/cart/items",
@@ -380,7 +393,7 @@ def _same_answers(services: list[Service], url: str) -> None:
             added.add(re.sub(rb'^\{"id":\d+,"user_id":\d+,', b"", answer))
         assert len(added) == 1, added
         orders = {}
-        for service in services:
+        for service in writers:
             (buyer,) = _users(url, 1, 11)
             response = http.post(
                 f"{service.url}/cart/checkout", headers={"Authorization": f"Bearer {_token(buyer)}"}
@@ -399,7 +412,9 @@ def run(
 ) -> tuple[list[Row], str]:
     """Every service on every endpoint, ``rounds`` interleaved slices of ``seconds``."""
     _seed(url)
-    rows = {(n, e): Row(n, e) for e in endpoints for n in names}
+    rows = {
+        (n, e): Row(n, e) for e in endpoints for n in names if n not in CATALOG_ONLY or e in CATALOG
+    }
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         directory = Path(tmp)
         services = [stack.enter_context(running(n, url, directory / f"{n}.log")) for n in names]
@@ -412,6 +427,8 @@ def run(
             for endpoint in endpoints:
                 order = services[number % len(services) :] + services[: number % len(services)]
                 for service in order:
+                    if service.name in CATALOG_ONLY and endpoint not in CATALOG:
+                        continue
                     if endpoint == "checkout":
                         users = _users(url, CHECKOUTS_PER_SECOND * seconds, 0)
                         _write_tokens(
