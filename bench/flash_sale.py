@@ -8,7 +8,9 @@ SET inventory_count = inventory_count - 1 WHERE id = $1 AND inventory_count >
 (:data:`shopdb.store.orders.CHECKOUT`, which locks the products before it
 writes), pgbench running :data:`LOCKED_LAST` (issue 22's experiment: the same
 sale with the order written first and the products locked last), and the
-Store itself (``Store.checkout`` on N threads). Each checkout takes a fresh
+Store itself (``Store.checkout`` on N threads), and a control: the checkout
+statement on carts that each hold one of 1,000 other products, so no lock is
+waited for: what the machine does when the hot row is not the limit. Each checkout takes a fresh
 cart holding one unit of the hot product (pgbench draws its id from a
 sequence: one more statement per transaction, outside the lock). After every
 slice the run checks that the stock sold equals the units in orders (and
@@ -40,13 +42,17 @@ from shopdb.store import carts, orders
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "performance.md"
 START, END = "<!-- flash-sale:start -->", "<!-- flash-sale:end -->"
-KINDS = ("decrement", "checkout", "locked-last", "store")
+KINDS = ("decrement", "checkout", "locked-last", "store", "spread")
 LABELS = {
     "decrement": "bare hot-row decrement (pgbench)",
     "checkout": "checkout statement (pgbench; products locked first)",
     "locked-last": "the same sale, products locked last (pgbench; not shipped)",
     "store": "Store.checkout (N threads)",
+    "spread": "control: checkout statement, no hot row (carts over 1,000 products)",
 }
+#: The control's products: each cart holds one unit of one of these, so no two checkouts
+#: in a row wait for one product: what the machine does when the hot row is not the limit.
+SPREAD = 1000
 HOT_STOCK = 2_000_000_000
 #: Fresh carts made before each slice, per second of the slice.
 CARTS_PER_SECOND = 6000
@@ -138,6 +144,7 @@ SCRIPTS = {
     ),
     "checkout": _checkout_script(orders.CHECKOUT),
     "locked-last": _checkout_script(LOCKED_LAST),
+    "spread": _checkout_script(orders.CHECKOUT),
 }
 
 
@@ -189,8 +196,9 @@ class Row:
         return all(s.sold == s.ordered == s.counted == s.done for s in self.slices)
 
 
-def _prepare(url: str) -> int:
-    """The hot product and the cart sequence; returns the product's id."""
+def _prepare(url: str) -> tuple[int, range]:
+    """The hot product, the control's products and the cart sequence; returns the hot
+    product's id and the control products' ids."""
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute(
             "INSERT INTO products (name, price, inventory_count) VALUES ('Hot', 9.99, %s)"
@@ -199,12 +207,20 @@ def _prepare(url: str) -> int:
         ).fetchone()
         assert row is not None
         conn.execute("CREATE SEQUENCE IF NOT EXISTS flash_next_cart")
-        return int(row[0])
+        first = conn.execute(
+            "INSERT INTO products (name, price, inventory_count)"
+            " SELECT 'Cold ' || k, 9.99, %s FROM generate_series(1, %s) k RETURNING id",
+            (HOT_STOCK, SPREAD),
+        ).fetchall()
+        ids = sorted(int(r[0]) for r in first)
+        assert ids == list(range(ids[0], ids[0] + SPREAD))
+        return int(row[0]), range(ids[0], ids[0] + SPREAD)
 
 
-def _fresh_carts(url: str, hot: int, count: int) -> range:
-    """``count`` new users, each with an open cart holding one unit of ``hot``; the carts'
-    ids, which the sequence ``flash_next_cart`` hands out from its next value on."""
+def _fresh_carts(url: str, products: range, count: int) -> range:
+    """``count`` new users, each with an open cart holding one unit of one of ``products``
+    (in turn); the carts' ids, which the sequence ``flash_next_cart`` hands out from its
+    next value on."""
     with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
         first = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM users").fetchone()
         assert first is not None
@@ -225,8 +241,8 @@ def _fresh_carts(url: str, hot: int, count: int) -> range:
         )
         conn.execute(
             "INSERT INTO cart_items (cart_id, product_id, quantity)"
-            " SELECT c, %s, 1 FROM generate_series(%s::int, %s::int) c",
-            (hot, lo, lo + count - 1),
+            " SELECT c, %s + c %% %s, 1 FROM generate_series(%s::int, %s::int) c",
+            (products.start, len(products), lo, lo + count - 1),
         )
         conn.execute("SELECT setval('flash_next_cart', %s, false)", (lo,))
     with psycopg.connect(url, autocommit=True) as conn:
@@ -234,13 +250,17 @@ def _fresh_carts(url: str, hot: int, count: int) -> range:
     return range(lo, lo + count)
 
 
-def _tally(conn: psycopg.Connection[tuple[object, ...]], hot: int) -> tuple[int, int, int, int]:
+def _tally(
+    conn: psycopg.Connection[tuple[object, ...]], products: range
+) -> tuple[int, int, int, int]:
+    """Stock and units ordered of ``products``, units of them in order lines, deadlocks."""
     row = conn.execute(
-        "SELECT (SELECT inventory_count FROM products WHERE id = %(hot)s),"
-        " (SELECT units_ordered FROM products WHERE id = %(hot)s),"
-        " (SELECT coalesce(sum(quantity), 0) FROM order_items WHERE product_id = %(hot)s),"
+        "SELECT (SELECT sum(inventory_count) FROM products WHERE id BETWEEN %(lo)s AND %(hi)s),"
+        " (SELECT sum(units_ordered) FROM products WHERE id BETWEEN %(lo)s AND %(hi)s),"
+        " (SELECT coalesce(sum(quantity), 0) FROM order_items"
+        "  WHERE product_id BETWEEN %(lo)s AND %(hi)s),"
         " (SELECT deadlocks FROM pg_stat_database WHERE datname = current_database())",
-        {"hot": hot},
+        {"lo": products.start, "hi": products.stop - 1},
     ).fetchone()
     assert row is not None
     return int(row[0]), int(row[1]), int(row[2]), int(row[3])  # type: ignore[call-overload]
@@ -315,16 +335,19 @@ def _store(url: str, shoppers: int, seconds: int, carts: range) -> tuple[int, in
     return sum(done), sum(failed), took
 
 
-def _slice(url: str, kind: str, shoppers: int, seconds: int, hot: int) -> Slice:
-    carts = _fresh_carts(url, hot, CARTS_PER_SECOND * seconds) if kind != "decrement" else None
+def _slice(url: str, kind: str, shoppers: int, seconds: int, hot: int, spread: range) -> Slice:
+    products = spread if kind == "spread" else range(hot, hot + 1)
+    carts = None
+    if kind != "decrement":
+        carts = _fresh_carts(url, products, CARTS_PER_SECOND * seconds)
     with psycopg.connect(url, autocommit=True) as conn:
-        stock0, counted0, ordered0, dead0 = _tally(conn, hot)
+        stock0, counted0, ordered0, dead0 = _tally(conn, products)
         if kind == "store":
             assert carts is not None
             done, failed, took = _store(url, shoppers, seconds, carts)
         else:
             done, failed, took = _pgbench(url, kind, shoppers, seconds, hot)
-        stock1, counted1, ordered1, dead1 = _tally(conn, hot)
+        stock1, counted1, ordered1, dead1 = _tally(conn, products)
         if carts is not None:
             used = conn.execute("SELECT last_value FROM flash_next_cart").fetchone()
             assert used is not None
@@ -338,7 +361,7 @@ def _slice(url: str, kind: str, shoppers: int, seconds: int, hot: int) -> Slice:
 def run(url: str, shoppers: list[int], seconds: int, rounds: int) -> list[Row]:
     """Every implementation at every number of shoppers, ``rounds`` interleaved slices of
     ``seconds / rounds`` each (at least 1 s: pgbench counts whole seconds)."""
-    hot = _prepare(url)
+    hot, spread = _prepare(url)
     per_slice = max(1, round(seconds / rounds))
     rows: list[Row] = []
     for n in shoppers:
@@ -346,7 +369,7 @@ def run(url: str, shoppers: list[int], seconds: int, rounds: int) -> list[Row]:
         for number in range(rounds):
             order = KINDS[number % len(KINDS) :] + KINDS[: number % len(KINDS)]
             for kind in order:
-                cell[kind].slices.append(_slice(url, kind, n, per_slice, hot))
+                cell[kind].slices.append(_slice(url, kind, n, per_slice, hot, spread))
                 last = cell[kind].slices[-1]
                 print(
                     f"   {n:>3} shoppers  {kind:<17} {last.done / last.seconds:>8,.0f}/s"
