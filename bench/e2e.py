@@ -1,6 +1,6 @@
 """``make bench-e2e``: the whole request, from a C load generator to PostgreSQL and back.
 
-Four services, each a real uvicorn process with one worker, uvloop and
+Six services, each a real uvicorn process with one worker, uvloop and
 httptools, a pool of 10 connections, on one database:
 
 * ``reference``: the reference service (``python -m examples.shop_api``), as
@@ -11,7 +11,13 @@ httptools, a pool of 10 connections, on one database:
   (:mod:`bench.e2e_peers.raw_api`): the limit;
 * ``framework`` (the catalog endpoints only): the reference service with its
   Store answering from memory (:mod:`bench.e2e_peers.framework_only`): what
-  the framework alone costs, the most any data layer could reach under it.
+  the framework alone costs, the most any data layer could reach under it;
+* ``psycopg`` (the catalog endpoints only): the limit with psycopg's async
+  driver in asyncpg's place (:mod:`bench.e2e_peers.raw_psycopg`): what the
+  driver alone costs;
+* ``bare`` (the catalog endpoints only): the reference service with its Store
+  swapped for psycopg_pool and shopdb's own statements and models
+  (:mod:`bench.e2e_peers.fastapi_psycopg`): what shopdb's machinery costs.
 
 wrk (8 threads, 8 connections, ``--latency``; a Lua script signs requests in
 and writes POST bodies) runs against one endpoint of one service at a time, in
@@ -67,15 +73,19 @@ SERVICES = {
     "orm": [sys.executable, "-m", "uvicorn", "bench.e2e_peers.orm_api:app"],
     "limit": [sys.executable, "-m", "uvicorn", "bench.e2e_peers.raw_api:app"],
     "framework": [sys.executable, "-m", "uvicorn", "bench.e2e_peers.framework_only:app"],
+    "psycopg": [sys.executable, "-m", "uvicorn", "bench.e2e_peers.raw_psycopg:app"],
+    "bare": [sys.executable, "-m", "uvicorn", "bench.e2e_peers.fastapi_psycopg:app"],
 }
 LABELS = {
     "reference": "reference service (FastAPI + AsyncStore)",
     "orm": "FastAPI + SQLAlchemy async ORM",
     "limit": "limit: raw ASGI + asyncpg, prepared",
     "framework": "floor: the reference service, its Store answering from memory",
+    "psycopg": "the limit on psycopg: raw ASGI + psycopg_pool, prepared",
+    "bare": "the reference service on a bare driver: its Store swapped for psycopg_pool",
 }
 #: Services that serve the catalog endpoints only (the framework floor has no database).
-CATALOG_ONLY = {"framework"}
+CATALOG_ONLY = {"framework", "psycopg", "bare"}
 CATALOG = ("product", "page")
 ENDPOINTS = ("product", "page", "add", "cart", "checkout")
 PATHS = {
