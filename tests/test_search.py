@@ -651,20 +651,34 @@ def _a_cursor(url: str, arguments: dict[str, Any]) -> str | None:
         return Store(pool).search_products(**arguments, limit=20).next
 
 
-def test_a_text_matching_more_than_the_bound_pages_through_that_many_in_order(
+def test_a_text_matching_more_than_the_bound_pages_through_its_newest_matches_in_order(
     big_catalog: str,
 ) -> None:
-    """Every product matches "home": the pages hold SEARCH_MATCHES_MAX of them, each once,
-    in price order, as many as the bound and no more."""
+    """Every product matches "home": the pages hold its SEARCH_MATCHES_MAX newest matches
+    (by id, as plain SQL finds them), each once, in price order, the same on every walk."""
     from shopdb import establish_connection_pool
 
+    with psycopg.connect(big_catalog) as conn:
+        newest = {
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM products WHERE description LIKE '%%for the home%%'"
+                " ORDER BY id DESC LIMIT %s",
+                (SEARCH_MATCHES_MAX,),
+            )
+        }
     with establish_connection_pool(big_catalog) as pool:
         store = Store(pool)
-        seen = [p for page in every_page(store, "home", 100, sort="price_asc") for p in page]
+        walks = [
+            [p for page in every_page(store, "home", 100, sort="price_asc") for p in page]
+            for _ in range(2)
+        ]
+    seen = walks[0]
+    assert {p.id for p in seen} == newest
     assert len(seen) == SEARCH_MATCHES_MAX
-    assert len({p.id for p in seen}) == SEARCH_MATCHES_MAX
     keys = [(p.price, p.id) for p in seen]
     assert keys == sorted(keys)
+    assert walks[1] == walks[0]
 
 
 # -- the migration --------------------------------------------------------------

@@ -123,8 +123,8 @@ SEARCH_PAGE_DEFAULT = 20
 #: what a text query costs the server, whatever the words (a text matching a
 #: quarter of a million-product catalog would otherwise rank them all, ~300 ms,
 #: and two common words that never meet, sorted by price, would walk the whole
-#: price index, ~3 s). A text matching more is ordered within the first this
-#: many matches the index yields (docs/performance.md, "Catalog search").
+#: price index, ~3 s). A text matching more is filtered and ordered within its
+#: newest this many matches (docs/performance.md, "Catalog search").
 SEARCH_MATCHES_MAX = 10_000
 #: Longest cursor accepted (a search's or a list's), in characters (a real one is far shorter).
 SEARCH_CURSOR_MAX = 2048

@@ -28,11 +28,13 @@
   behind. (Never twice would need the cursor to remember every product it
   showed, or a snapshot held open between requests.)
   Page N costs what page 1 costs.
-* **Bounded**: with words, the statement takes at most
-  :data:`~shopdb.limits.SEARCH_MATCHES_MAX` matches from the text index (a
-  materialized ``hits``), filters, ranks or sorts those, and returns the page
-  after the cursor among them. A text matching more is filtered and ordered
-  within the first that many matches, not all of them: the price of a known cost per search
+* **Bounded**: with words, the statement takes the newest
+  :data:`~shopdb.limits.SEARCH_MATCHES_MAX` matches (a materialized ``hits``:
+  by id, so the same set on every call; a LIMIT without an order would take
+  whatever a synchronized sequential scan meets first), filters, ranks or
+  sorts those, and returns the page after the cursor among them. A text
+  matching more is ordered within those, not all of them: the price of a
+  known cost per search
   (ranking every match of a word in a quarter of the catalog took 0.3 s;
   two common words that never meet, sorted by price, made the planner walk
   the whole price index in search of them). Without words, the sort's index
@@ -116,12 +118,11 @@ def statement(*, text: bool, sort: Sort, low: bool, high: bool, in_stock: bool, 
     """The SQL of one query shape: only fixed fragments, every value a parameter.
 
     Without text, the sort's index is walked from the cursor, the filters checked
-    on the way. With text, the matches come from the text index, at most
-    :data:`~shopdb.limits.SEARCH_MATCHES_MAX` of them (``hits``), and the page is
-    the first of those that pass the filters, in the order, after the cursor: a
-    text query costs at most that many rows read, whatever its words and
-    filters, and never a walk of a sort's index in search of matches that may
-    not be there.
+    on the way. With text, the hits are the newest
+    :data:`~shopdb.limits.SEARCH_MATCHES_MAX` matches (by id: the same set on
+    every call), and the page is the first of those that pass the filters, in
+    the order, after the cursor: a text query the planner judges right costs
+    at most that many matches read, whatever its words, filters and sort.
     """
     order, keyset = _ORDER[sort]
     filters = ["price >= %(low)s"] if low else []
@@ -138,7 +139,7 @@ def statement(*, text: bool, sort: Sort, low: bool, high: bool, in_stock: bool, 
     rank = f", {_RANK} AS rank" if sort == "relevance" else ""
     return (
         f"WITH hits AS MATERIALIZED (SELECT {COLUMNS}{rank} FROM products "
-        f"WHERE search @@ {_TSQUERY} LIMIT {SEARCH_MATCHES_MAX}) "
+        f"WHERE search @@ {_TSQUERY} ORDER BY id DESC LIMIT {SEARCH_MATCHES_MAX}) "
         f"SELECT * FROM hits{_where(filters + after_cursor)} ORDER BY {order} LIMIT %(limit)s"
     )
 
