@@ -12,7 +12,6 @@ trip reach at best. The two catalog endpoints only.
 from __future__ import annotations
 
 import os
-from decimal import Decimal
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -50,27 +49,9 @@ class BareStore:
             raise NotFound("product", product_id)
         return products.product(rows[0])
 
-    async def search_products(
-        self,
-        query: str | None = None,
-        *,
-        min_price: Decimal | int | str | None = None,
-        max_price: Decimal | int | str | None = None,
-        in_stock: bool = False,
-        sort: search.Sort | None = None,
-        limit: int = 20,
-        cursor: str | None = None,
-    ) -> Page[ProductRead]:
+    async def search_products(self, query: str | None = None, **asked: Any) -> Page[ProductRead]:
         """The Store's search: its plan and page, the statement run on the bare pool."""
-        checked = search.plan(
-            query,
-            min_price=min_price,
-            max_price=max_price,
-            in_stock=in_stock,
-            sort=sort,
-            limit=limit,
-            cursor=cursor,
-        )
+        checked = search.plan(query, **asked)
         rows = await self._rows(checked.sql, checked.params, prepare=checked.prepare)
         return search.page_of(checked, rows)
 

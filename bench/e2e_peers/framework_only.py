@@ -14,7 +14,6 @@ most any data layer could reach under this framework: the floor under issue
 from __future__ import annotations
 
 import os
-from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -51,40 +50,23 @@ class MemoryStore:
             raise NotFound("product", product_id)
         return found
 
-    async def search_products(
-        self,
-        query: str | None = None,
-        *,
-        min_price: Decimal | int | str | None = None,
-        max_price: Decimal | int | str | None = None,
-        in_stock: bool = False,
-        sort: search.Sort | None = None,
-        limit: int = 20,
-        cursor: str | None = None,
-    ) -> Page[ProductRead]:
+    async def search_products(self, query: str | None = None, **asked: Any) -> Page[ProductRead]:
         """Newest first from a cursor (the only search the benchmark asks for)."""
-        asked = (query, min_price, max_price, in_stock, sort, limit, cursor)
-        page = self.pages.get(asked)
+        key = (query, *sorted(asked.items()))
+        page = self.pages.get(key)
         if page is not None:
             return page
         if not self.rows:
             self._load()
-        checked = search.plan(
-            query,
-            min_price=min_price,
-            max_price=max_price,
-            in_stock=in_stock,
-            sort=sort,
-            limit=limit,
-            cursor=cursor,
-        )
-        if query or min_price or max_price or in_stock or checked.sort != "newest":
+        checked = search.plan(query, **asked)
+        filtered = any(asked.get(k) for k in ("min_price", "max_price", "in_stock"))
+        if query or filtered or checked.sort != "newest":
             raise NotImplementedError("the framework floor serves newest-first pages only")
         after = checked.params.get("id")
         rows = [r for r in self.rows if after is None or r[0] < after][: checked.limit + 1]
         page = search.page_of(checked, rows)
         if len(self.pages) < PAGES_KEPT:
-            self.pages[asked] = page
+            self.pages[key] = page
         return page
 
 

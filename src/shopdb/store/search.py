@@ -34,10 +34,9 @@
   whatever a synchronized sequential scan meets first), filters, ranks or
   sorts those, and returns the page after the cursor among them. A text
   matching more is ordered within those, not all of them: the price of a
-  known cost per search
-  (ranking every match of a word in a quarter of the catalog took 0.3 s;
-  two common words that never meet, sorted by price, made the planner walk
-  the whole price index in search of them). Without words, the sort's index
+  known cost per search (ranking every match of a word in a quarter of the
+  catalog took 0.3 s; two common words that never meet, sorted by price,
+  made the planner walk the whole price index in search of them). Without words, the sort's index
   is walked from the cursor and the filters checked on the way.
 * **The relevance key** is ``ts_rank``'s ``real`` value itself, and the
   cursor compares it as ``real`` again: JSON carries a float exactly, so
